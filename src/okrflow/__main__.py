@@ -1,0 +1,3 @@
+from okrflow.cli import main
+
+main()

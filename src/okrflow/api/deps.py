@@ -1,0 +1,76 @@
+"""Request dependencies: the database, the authenticated actor, ETag / If-Match handling."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from sqlalchemy.orm import Session
+
+from okrflow.domain.access import Actor
+from okrflow.domain.errors import AuthenticationError, InvalidInputError
+from okrflow.services import auth
+from okrflow.store.db import Database
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+DB = Annotated[Database, Depends(get_db)]
+
+
+def get_actor(request: Request, db: DB, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The caller, from ``Authorization: Bearer <token>``. The API does not take session cookies."""
+    if not authorization:
+        raise AuthenticationError("send an API token as 'Authorization: Bearer <token>' (create one with `okrflow token create`)")
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    with db.write() as session:
+        user, token = auth.authenticate_token(session, secret)
+        auth.touch_token(session, token.id)
+        return auth.actor_for_user(session, user, auth.token_scopes(token))
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def read_session(db: DB) -> Iterator[Session]:
+    with db.read() as session:
+        yield session
+
+
+def write_session(db: DB) -> Iterator[Session]:
+    with db.write() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+_ETAG_RE = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def set_etag(response: Response, obj: Any) -> None:
+    response.headers["ETag"] = etag_for(obj.version)
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The version named by ``If-Match`` (the ETag of a previous read), or ``None`` when absent / ``*``."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    m = _ETAG_RE.match(if_match.strip())
+    if not m:
+        raise InvalidInputError('If-Match must be an ETag from a previous read, like "3"', field="If-Match")
+    return int(m.group(1))
+
+
+IfMatch = Annotated[int | None, Depends(expected_version)]

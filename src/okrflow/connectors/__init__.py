@@ -1,0 +1,1 @@
+"""Connectors turn a source (Jira, GitHub, GitLab, files) into domain records. No HTTP framework here."""

@@ -1,0 +1,1 @@
+"""Use cases: each combines store, domain rules and metrics. API, web and CLI call these and nothing deeper."""
