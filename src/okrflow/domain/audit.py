@@ -77,9 +77,7 @@ def verify_chain(records: Iterable[AuditRecord]) -> ChainVerdict:
     checked = 0
     for rec in records:
         if rec.seq != expected_seq:
-            return ChainVerdict(
-                checked, rec.seq, f"entry {rec.seq} follows {expected_seq - 1}: entries are missing"
-            )
+            return ChainVerdict(checked, rec.seq, f"entry {rec.seq} follows {expected_seq - 1}: entries are missing")
         if rec.prev_hash != previous:
             return ChainVerdict(checked, rec.seq, f"entry {rec.seq} does not link to the entry before it")
         if entry_hash(rec) != rec.hash:

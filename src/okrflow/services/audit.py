@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import instance_state
 
 from okrflow.domain.access import Actor, Permission
@@ -18,6 +18,7 @@ from okrflow.store.models import AuditEntry
 # Columns that never reach the audit log (secrets are stored hashed, but even hashes stay out).
 SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "csrf_token"})
 _PG_AUDIT_LOCK = 0x6F6B72666C6F77  # "okrflow": serialises appends so the chain never forks
+_HEAD_KEY = "okrflow_audit_head"
 
 
 def json_safe(value: Any) -> Any:
@@ -54,12 +55,20 @@ def record(
     after: Any = None,
     at: datetime | None = None,
 ) -> AuditEntry:
-    """Append one entry, chained to the last one, inside the caller's transaction."""
+    """Append one entry, chained to the last one, inside the caller's transaction.
+
+    The first append of a transaction takes the chain lock (PostgreSQL advisory lock; SQLite write
+    transactions hold the database lock already) and reads the head; later appends reuse the head kept in
+    ``session.info``, which is dropped on rollback.
+    """
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    head = session.info.get(_HEAD_KEY)
+    if head is None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+        last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+        head = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    seq, prev = head[0] + 1, head[1]
     rec = AuditRecord(
         seq=seq,
         at=(at or datetime.now(UTC)).astimezone(UTC),
@@ -87,7 +96,15 @@ def record(
     )
     session.add(entry)
     session.flush()
+    session.info[_HEAD_KEY] = (entry.seq, entry.hash)
     return entry
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    # The cached head is valid only inside the transaction that holds the chain lock.
+    if transaction.parent is None:
+        session.info.pop(_HEAD_KEY, None)
 
 
 def _as_record(e: AuditEntry) -> AuditRecord:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
@@ -113,6 +114,15 @@ class Membership(Versioned, Base):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("user_id", "workspace_id", "team_id", name="uq_memberships_user_ws_team"),
+        # NULLs are distinct in a UNIQUE constraint: one workspace-wide membership per user needs its own index.
+        Index(
+            "uq_memberships_workspace_wide",
+            "user_id",
+            "workspace_id",
+            unique=True,
+            sqlite_where=text("team_id IS NULL"),
+            postgresql_where=text("team_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

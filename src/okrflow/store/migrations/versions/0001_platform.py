@@ -113,9 +113,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", okrflow.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", okrflow.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["team_id"], ["teams.id"], name=op.f("fk_people_team_id_teams"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["team_id"], ["teams.id"], name=op.f("fk_people_team_id_teams"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
@@ -216,11 +214,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_memberships_user_id"), ["user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_memberships_workspace_id"), ["workspace_id"], unique=False)
 
+    op.create_index(
+        "uq_memberships_workspace_wide",
+        "memberships",
+        ["user_id", "workspace_id"],
+        unique=True,
+        sqlite_where=sa.text("team_id IS NULL"),
+        postgresql_where=sa.text("team_id IS NULL"),
+    )
     _create_audit_guards()
 
 
 def downgrade() -> None:
     _drop_audit_guards()
+    op.drop_index("uq_memberships_workspace_wide", table_name="memberships")
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_memberships_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_memberships_user_id"))

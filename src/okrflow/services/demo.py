@@ -1,0 +1,151 @@
+"""The demo workspace: a realistic company to look at right after install (``okrflow demo``).
+
+Later capabilities add their parts here (objectives, work, flow, pilots), so the demo always shows
+everything okrflow does. It must stay fast (well under a minute).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from okrflow.domain.access import SYSTEM_ACTOR, Actor, Role
+from okrflow.domain.errors import ConflictError
+from okrflow.services import tenancy
+from okrflow.store import migrate
+from okrflow.store.db import Database
+from okrflow.store.models import User, Workspace
+
+DEMO_SLUG = "northwind"
+DEMO_NAME = "Northwind Commerce"
+DEMO_ADMIN = "demo"
+
+# slug, name, kind, parent slug, description
+TEAMS: tuple[tuple[str, str, str, str | None, str], ...] = (
+    ("product-eng", "Product & Engineering", "leadership", None, "The product and engineering organisation."),
+    ("payments", "Payments", "product", "product-eng", "Card, wallet and invoice payments at checkout."),
+    ("checkout", "Checkout", "product", "product-eng", "Basket, checkout flow and order confirmation."),
+    ("discovery", "Search & Discovery", "product", "product-eng", "Search, recommendations and browse."),
+    ("platform", "Platform", "platform", "product-eng", "CI/CD, runtime, observability and the data platform."),
+)
+
+# name, title, team slug
+PEOPLE: tuple[tuple[str, str, str], ...] = (
+    ("Amara Okafor", "VP Product & Engineering", "product-eng"),
+    ("Jonas Weber", "Head of Engineering", "product-eng"),
+    ("Priya Raman", "Product Manager", "payments"),
+    ("Mateo García", "Tech Lead", "payments"),
+    ("Lena Fischer", "Backend Engineer", "payments"),
+    ("Kwame Mensah", "Backend Engineer", "payments"),
+    ("Sofia Rossi", "QA Engineer", "payments"),
+    ("Hannah Schmidt", "Product Manager", "checkout"),
+    ("Yusuf Demir", "Tech Lead", "checkout"),
+    ("Chloé Martin", "Frontend Engineer", "checkout"),
+    ("Daniel Kim", "Frontend Engineer", "checkout"),
+    ("Aisha Bello", "Product Designer", "checkout"),
+    ("Lucas Silva", "Product Manager", "discovery"),
+    ("Mei Chen", "Data Scientist", "discovery"),
+    ("Oliver Brown", "Backend Engineer", "discovery"),
+    ("Fatima Zahra", "ML Engineer", "discovery"),
+    ("Erik Johansson", "Platform Lead", "platform"),
+    ("Nadia Petrova", "Site Reliability Engineer", "platform"),
+    ("Tomás Novak", "DevOps Engineer", "platform"),
+    ("Grace Liu", "Data Engineer", "platform"),
+)
+
+# username, person name, role, team slug (None = workspace-wide)
+ACCOUNTS: tuple[tuple[str, str, Role, str | None], ...] = (
+    ("amara", "Amara Okafor", Role.VIEWER, None),
+    ("priya", "Priya Raman", Role.CONTRIBUTOR, "payments"),
+    ("hannah", "Hannah Schmidt", Role.CONTRIBUTOR, "checkout"),
+    ("lucas", "Lucas Silva", Role.CONTRIBUTOR, "discovery"),
+    ("erik", "Erik Johansson", Role.CONTRIBUTOR, "platform"),
+)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    workspace_slug: str
+    workspace_name: str
+    teams: list[str]
+    people: int
+    admin_username: str
+    admin_password: str
+    database_url: str
+    accounts: list[str] = field(default_factory=list)
+
+
+def _email(name: str) -> str:
+    local = name.lower().replace(" ", ".")
+    for a, b in (("é", "e"), ("í", "i"), ("á", "a"), ("ó", "o"), ("ç", "c")):
+        local = local.replace(a, b)
+    return f"{local}@northwind.example"
+
+
+def _wipe(db: Database) -> None:
+    """Empty the database for ``--force``: only when it holds nothing but the demo."""
+    with db.read() as s:
+        others = s.scalars(select(Workspace.slug).where(Workspace.slug != DEMO_SLUG)).all()
+    if others:
+        raise ConflictError(
+            f"--force would delete other workspaces too ({', '.join(others)}); use a separate database for the demo"
+        )
+    migrate.reset(db)
+
+
+def build(
+    db: Database, *, force: bool = False, password: str | None = None, actor: Actor = SYSTEM_ACTOR
+) -> DemoSummary:
+    """Create the demo workspace in ``db`` (migrating it first). Refuses to overwrite unless ``force``."""
+    migrate.upgrade(db)
+    with db.read() as s:
+        exists = s.scalar(select(Workspace.id).where(Workspace.slug == DEMO_SLUG)) is not None
+        admin_taken = s.scalar(select(User.id).where(User.username == DEMO_ADMIN)) is not None
+    if exists or admin_taken:
+        if not force:
+            raise ConflictError(
+                f"the demo workspace exists already in {db.display_url}; run `okrflow demo --force` to rebuild it"
+            )
+        _wipe(db)
+    password = password or secrets.token_urlsafe(9)
+
+    with db.write() as s:
+        admin = tenancy.create_user(s, actor, DEMO_ADMIN, password, display_name="Demo Admin", is_superuser=True)
+        ws = tenancy.create_workspace(s, actor, DEMO_SLUG, DEMO_NAME, "A mid-size online retailer (demo data).")
+        tenancy.create_membership(s, actor, ws.id, admin.id, Role.ADMIN.value)
+        team_ids: dict[str, int] = {}
+        for slug, name, kind, parent, description in TEAMS:
+            team = tenancy.create_team(s, actor, ws.id, slug, name, team_ids.get(parent or ""), kind, description)
+            team_ids[slug] = team.id
+        person_ids: dict[str, int] = {}
+        for name, title, team_slug in PEOPLE:
+            person = tenancy.create_person(s, actor, ws.id, name, _email(name), title, team_ids[team_slug])
+            person_ids[name] = person.id
+        accounts = []
+        for username, person_name, role, team_slug in ACCOUNTS:
+            tenancy.create_user(
+                s,
+                actor,
+                username,
+                None,  # demo colleagues cannot log in until an admin sets a password
+                email=_email(person_name),
+                display_name=person_name,
+                person_id=person_ids[person_name],
+                workspace_id=ws.id,
+                role=role.value,
+                team_id=team_ids[team_slug] if team_slug else None,
+            )
+            accounts.append(f"{username} ({role.value}{' on ' + team_slug if team_slug else ''})")
+
+    return DemoSummary(
+        workspace_slug=DEMO_SLUG,
+        workspace_name=DEMO_NAME,
+        teams=[name for _, name, _, _, _ in TEAMS],
+        people=len(PEOPLE),
+        admin_username=DEMO_ADMIN,
+        admin_password=password,
+        database_url=db.display_url,
+        accounts=accounts,
+    )
