@@ -62,6 +62,9 @@ class Workspace(Versioned, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    north_star_metric_id: Mapped[int | None] = mapped_column(
+        ForeignKey("metrics.id", ondelete="SET NULL", use_alter=True)
+    )
 
     teams: Mapped[list[Team]] = relationship(back_populates="workspace", cascade="all, delete-orphan")
 
@@ -192,3 +195,7 @@ class AuditEntry(Base):
     # UNIQUE: an entry can be the successor of only one entry, so the chain can never fork.
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# The other slices' tables register on the same metadata.
+from okrflow.store import models_okr as _models_okr  # noqa: E402,F401

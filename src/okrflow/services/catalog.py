@@ -1,0 +1,546 @@
+"""The KPI catalog: metric definitions with versioned calculation rules, metric values, freshness, thresholds.
+
+A definition is never edited in place: :func:`revise_metric` writes version n+1 with author, time and reason,
+and every stored value keeps the version it was computed with. Nothing is recomputed silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from okrflow.domain.access import Actor, Permission
+from okrflow.domain.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from okrflow.services import audit, records
+from okrflow.services.tenancy import get_workspace
+from okrflow.store.models_okr import Metric, MetricValue, MetricVersion
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+INDICATORS = ("leading", "lagging")
+AGGREGATIONS = ("sum", "mean", "last", "ratio")
+DIRECTIONS = ("increase", "decrease", "band")
+# Fields of a definition; changing any of them makes a new version.
+DEFINITION_FIELDS = (
+    "name",
+    "definition",
+    "owner_person_id",
+    "unit",
+    "indicator",
+    "direction",
+    "aggregation",
+    "numerator_key",
+    "denominator_key",
+    "dimensions",
+    "source",
+    "calculation",
+    "freshness_warn_hours",
+    "freshness_error_hours",
+    "thresholds",
+)
+
+
+def _require_write(actor: Actor, workspace_id: int, what: str) -> None:
+    if not actor.can(Permission.WRITE, workspace_id):
+        raise PermissionDeniedError(f"{what} needs the contributor role for the whole workspace (or admin)")
+
+
+def dimension_key(dimensions: Mapping[str, Any] | None) -> str:
+    """Canonical text of a dimension set: ``team=payments;service=checkout`` sorted by name; '' for none."""
+    if not dimensions:
+        return ""
+    return ";".join(f"{k}={dimensions[k]}" for k in sorted(dimensions))
+
+
+def _validate_definition(fields: dict[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    if "name" in out:
+        name = str(out["name"]).strip()
+        if not name or len(name) > 200:
+            raise InvalidInputError("a metric name has 1 to 200 characters", field="name")
+        out["name"] = name
+    if out.get("indicator") is not None and out["indicator"] not in INDICATORS:
+        raise InvalidInputError("indicator is 'leading' or 'lagging'", field="indicator")
+    if out.get("aggregation") is not None and out["aggregation"] not in AGGREGATIONS:
+        raise InvalidInputError(f"aggregation is one of {', '.join(AGGREGATIONS)}", field="aggregation")
+    if out.get("direction") is not None and out["direction"] not in DIRECTIONS:
+        raise InvalidInputError(f"direction is one of {', '.join(DIRECTIONS)}", field="direction")
+    if out.get("aggregation") == "ratio" and not (out.get("numerator_key") and out.get("denominator_key")):
+        raise InvalidInputError("a ratio metric names numerator_key and denominator_key", field="aggregation")
+    warn, err = out.get("freshness_warn_hours"), out.get("freshness_error_hours")
+    for name, v in (("freshness_warn_hours", warn), ("freshness_error_hours", err)):
+        if v is not None and (not isinstance(v, int | float) or v <= 0 or not math.isfinite(v)):
+            raise InvalidInputError(f"{name} must be a positive number of hours", field=name)
+    if warn is not None and err is not None and err < warn:
+        raise InvalidInputError("freshness_error_hours must not be below freshness_warn_hours", field="freshness")
+    if "dimensions" in out:
+        dims = out["dimensions"] or []
+        if not isinstance(dims, list) or not all(isinstance(d, str) and d for d in dims):
+            raise InvalidInputError("dimensions is a list of names, e.g. ['team']", field="dimensions")
+        out["dimensions"] = dims
+    if "thresholds" in out:
+        out["thresholds"] = _validate_thresholds(out["thresholds"] or {})
+    return out
+
+
+def _validate_thresholds(t: Any) -> dict[str, float]:
+    """``{"green": 95, "red": 90}`` (which side is good follows the direction) or ``{"low": a, "high": b}``."""
+    if not isinstance(t, dict):
+        raise InvalidInputError("thresholds is an object like {'green': 95, 'red': 90}", field="thresholds")
+    allowed = {"green", "red", "low", "high"}
+    unknown = set(t) - allowed
+    if unknown:
+        raise InvalidInputError(
+            f"unknown threshold {sorted(unknown)[0]!r}; use green/red or low/high", field="thresholds"
+        )
+    out = {}
+    for k, v in t.items():
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            raise InvalidInputError(f"threshold {k!r} must be a number", field="thresholds")
+        out[k] = float(v)
+    if ("green" in out) != ("red" in out) or ("low" in out) != ("high" in out):
+        raise InvalidInputError("thresholds come in pairs: green and red, or low and high", field="thresholds")
+    if "low" in out and out["low"] > out["high"]:
+        raise InvalidInputError("threshold low must not exceed high", field="thresholds")
+    return out
+
+
+def threshold_status(version: MetricVersion, value: float | None) -> str | None:
+    """green / amber / red for a value under the version's thresholds; None when there are none."""
+    t = version.thresholds or {}
+    if value is None or not t:
+        return None
+    if "low" in t:
+        return "green" if t["low"] <= value <= t["high"] else "red"
+    green, red = t["green"], t["red"]
+    better_high = version.direction != "decrease"
+    if (value >= green) if better_high else (value <= green):
+        return "green"
+    if (value < red) if better_high else (value > red):
+        return "red"
+    return "amber"
+
+
+def freshness_status(version: MetricVersion, last_at: datetime | None, now: datetime) -> str:
+    """fresh / warn / error against the version's freshness SLA; 'no_data' without values; 'fresh' without SLA."""
+    if last_at is None:
+        return "no_data"
+    age_h = (now - last_at).total_seconds() / 3600
+    if version.freshness_error_hours is not None and age_h > version.freshness_error_hours:
+        return "error"
+    if version.freshness_warn_hours is not None and age_h > version.freshness_warn_hours:
+        return "warn"
+    return "fresh"
+
+
+# ------------------------------------------------------------------ definitions
+
+
+def list_metrics(session: Session, actor: Actor, workspace_id: int, include_archived: bool = False) -> list[Metric]:
+    get_workspace(session, actor, workspace_id)
+    q = select(Metric).where(Metric.workspace_id == workspace_id).order_by(Metric.key)
+    if not include_archived:
+        q = q.where(Metric.archived.is_(False))
+    return list(session.scalars(q))
+
+
+def get_metric(session: Session, actor: Actor, metric_id: int) -> Metric:
+    m = session.get(Metric, metric_id)
+    if m is None or not actor.is_member_of(m.workspace_id):
+        raise NotFoundError(f"metric {metric_id} does not exist")
+    if not actor.can(Permission.READ, m.workspace_id):
+        raise PermissionDeniedError("this token's scopes do not allow reading metrics")
+    return m
+
+
+def metric_by_key(session: Session, actor: Actor, workspace_id: int, key: str) -> Metric:
+    m = session.scalar(select(Metric).where(Metric.workspace_id == workspace_id, Metric.key == key))
+    if m is None:
+        raise NotFoundError(f"no metric with key {key!r} in this workspace")
+    return get_metric(session, actor, m.id)
+
+
+def current_version(session: Session, metric: Metric) -> MetricVersion:
+    v = session.scalar(
+        select(MetricVersion).where(
+            MetricVersion.metric_id == metric.id, MetricVersion.number == metric.current_version
+        )
+    )
+    assert v is not None, "every metric has its current version"
+    return v
+
+
+def versions(session: Session, actor: Actor, metric_id: int) -> list[MetricVersion]:
+    get_metric(session, actor, metric_id)
+    return list(
+        session.scalars(
+            select(MetricVersion).where(MetricVersion.metric_id == metric_id).order_by(MetricVersion.number)
+        )
+    )
+
+
+def define_metric(
+    session: Session, actor: Actor, workspace_id: int, key: str, *, name: str, reason: str = "", **fields: Any
+) -> Metric:
+    """Create a metric with version 1 of its definition."""
+    get_workspace(session, actor, workspace_id)
+    _require_write(actor, workspace_id, "defining a metric")
+    key = key.strip()
+    if not KEY_RE.match(key):
+        raise InvalidInputError(
+            f"{key!r} is not a valid metric key: lower-case letters, digits, '_', '.', '-' (max 100)", field="key"
+        )
+    unknown = set(fields) - set(DEFINITION_FIELDS)
+    if unknown:
+        raise InvalidInputError(f"unknown metric field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    if session.scalar(select(Metric.id).where(Metric.workspace_id == workspace_id, Metric.key == key)):
+        raise ConflictError(
+            f"a metric with key {key!r} exists already; revise it to change its definition", field="key"
+        )
+    data = _validate_definition({"name": name, **fields})
+    metric = Metric(workspace_id=workspace_id, key=key, current_version=1, archived=False)
+    session.add(metric)
+    session.flush()
+    version = MetricVersion(
+        metric_id=metric.id, number=1, author=actor.label, reason=reason or "first definition", **data
+    )
+    session.add(version)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "create",
+        "metric",
+        metric.id,
+        workspace_id=workspace_id,
+        after={"metric": audit.snapshot(metric), "version": audit.snapshot(version)},
+    )
+    return metric
+
+
+def revise_metric(
+    session: Session,
+    actor: Actor,
+    metric_id: int,
+    changes: dict[str, Any],
+    reason: str,
+    expected_version: int | None = None,
+) -> MetricVersion:
+    """Write version n+1 of the definition with ``changes``; the old versions stay as they were."""
+    metric = get_metric(session, actor, metric_id)
+    _require_write(actor, metric.workspace_id, "changing a metric definition")
+    if not reason or not reason.strip():
+        raise InvalidInputError(
+            "say why the definition changes (reason): it is kept in the version history", field="reason"
+        )
+    unknown = set(changes) - set(DEFINITION_FIELDS)
+    if unknown:
+        raise InvalidInputError(f"unknown metric field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    records.check_version(metric, expected_version, "metric")
+    current = current_version(session, metric)
+    data = {f: getattr(current, f) for f in DEFINITION_FIELDS}
+    data.update(_validate_definition(changes))
+    if all(data[f] == getattr(current, f) for f in DEFINITION_FIELDS):
+        raise InvalidInputError("nothing changes in this revision; a new version needs a different definition")
+    new = MetricVersion(
+        metric_id=metric.id, number=current.number + 1, author=actor.label, reason=reason.strip(), **data
+    )
+    session.add(new)
+    before = audit.snapshot(metric)
+    metric.current_version = new.number
+    records.flush_versioned(session)
+    audit.record(
+        session,
+        actor,
+        "revise",
+        "metric",
+        metric.id,
+        workspace_id=metric.workspace_id,
+        before={"metric": before, "version": audit.snapshot(current)},
+        after={"metric": audit.snapshot(metric), "version": audit.snapshot(new)},
+    )
+    return new
+
+
+def compare_versions(a: MetricVersion, b: MetricVersion) -> dict[str, tuple[Any, Any]]:
+    """Fields that differ between two versions: ``{field: (value in a, value in b)}``."""
+    return {f: (getattr(a, f), getattr(b, f)) for f in DEFINITION_FIELDS if getattr(a, f) != getattr(b, f)}
+
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True)
+class ValuePoint:
+    metric_key: str
+    at: datetime
+    value: float
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def _as_utc(value: datetime | date | str, field_name: str = "at") -> datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed: datetime | date = (
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
+                if "T" in text or " " in text
+                else date.fromisoformat(text)
+            )
+        except ValueError:
+            raise InvalidInputError(f"{value!r} is not an ISO date or timestamp", field=field_name) from None
+        value = parsed
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def record_values(
+    session: Session,
+    actor: Actor,
+    workspace_id: int,
+    points: Sequence[ValuePoint],
+    *,
+    source: str = "api",
+    import_run: str | None = None,
+) -> IngestReport:
+    """Upsert values by (metric, time, dimensions), computed with each metric's current version.
+
+    A point equal to the stored one changes nothing (so a re-import is idempotent); a different value
+    replaces it and takes the current version. One audit entry per call summarises the batch.
+    """
+    get_workspace(session, actor, workspace_id)
+    _require_write(actor, workspace_id, "recording metric values")
+    report = IngestReport()
+    metrics: dict[str, tuple[Metric, MetricVersion]] = {}
+    for key in {p.metric_key for p in points}:
+        m = session.scalar(select(Metric).where(Metric.workspace_id == workspace_id, Metric.key == key))
+        if m is None:
+            raise InvalidInputError(
+                f"no metric with key {key!r}; define it first (okrflow metrics define)", field="metric"
+            )
+        metrics[key] = (m, current_version(session, m))
+    for p in points:
+        if not math.isfinite(p.value):
+            raise InvalidInputError(f"value of {p.metric_key} at {p.at} is not a finite number", field="value")
+        m, v = metrics[p.metric_key]
+        allowed_dims = set(v.dimensions or [])
+        extra = set(p.dimensions) - allowed_dims
+        if extra:
+            raise InvalidInputError(
+                f"metric {m.key!r} has no dimension {sorted(extra)[0]!r} "
+                f"(it has: {', '.join(sorted(allowed_dims)) or 'none'})",
+                field="dimensions",
+            )
+        at = _as_utc(p.at)
+        dkey = dimension_key(p.dimensions)
+        row = session.scalar(
+            select(MetricValue).where(
+                MetricValue.metric_id == m.id, MetricValue.at == at, MetricValue.dimension_key == dkey
+            )
+        )
+        if row is None:
+            session.add(
+                MetricValue(
+                    metric_id=m.id,
+                    at=at,
+                    value=float(p.value),
+                    dimensions=dict(p.dimensions),
+                    dimension_key=dkey,
+                    metric_version=v.number,
+                    source=source,
+                    import_run=import_run,
+                )
+            )
+            report.created += 1
+        elif row.value == float(p.value):
+            report.unchanged += 1
+        else:
+            row.value, row.metric_version, row.source, row.import_run = float(p.value), v.number, source, import_run
+            report.updated += 1
+    session.flush()
+    if report.created or report.updated:
+        audit.record(
+            session,
+            actor,
+            "record_values",
+            "metric_values",
+            ",".join(sorted(metrics)),
+            workspace_id=workspace_id,
+            after={
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "source": source,
+                "import_run": import_run,
+            },
+        )
+    return report
+
+
+CSV_COLUMNS = ("metric", "timestamp", "value")
+
+
+def parse_values_csv(text: str) -> tuple[list[ValuePoint], list[str]]:
+    """Rows ``metric,timestamp,value[,dim.<name>...]`` → points, and one error per bad line (with its number)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        return [], [f"line 1: missing column(s) {', '.join(missing)}; expected metric,timestamp,value[,dim.<name>...]"]
+    unknown = [h for h in header if h not in CSV_COLUMNS and not h.startswith("dim.") and h != "source"]
+    if unknown:
+        return [], [f"line 1: unknown column {unknown[0]!r}; dimension columns are named dim.<name>"]
+    points, errors = [], []
+    for lineno, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            key = row["metric"]
+            if not key:
+                raise ValueError("metric is empty")
+            try:
+                at = _as_utc(row["timestamp"], "timestamp")
+            except InvalidInputError as exc:
+                raise ValueError(exc.message) from None
+            try:
+                value = float(row["value"])
+            except ValueError:
+                raise ValueError(f"value {row['value']!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError("value is not a finite number")
+            dims = {k[4:]: v for k, v in row.items() if k.startswith("dim.") and v}
+            points.append(ValuePoint(key, at, value, dims))
+        except ValueError as exc:
+            errors.append(f"line {lineno}: {exc}")
+    return points, errors
+
+
+def import_values_csv(
+    session: Session, actor: Actor, workspace_id: int, text: str, *, source: str = "csv", import_run: str | None = None
+) -> IngestReport:
+    """All-or-nothing: any bad line (or unknown metric) raises with every problem listed, nothing is written."""
+    points, errors = parse_values_csv(text)
+    known = set(session.scalars(select(Metric.key).where(Metric.workspace_id == workspace_id)))
+    if not errors:
+        reader_lines = 2
+        for i, p in enumerate(points):
+            if p.metric_key not in known:
+                errors.append(f"line {reader_lines + i}: unknown metric {p.metric_key!r}")
+    if errors:
+        raise InvalidInputError(
+            f"{len(errors)} bad line(s); nothing was imported. "
+            + "; ".join(errors[:20])
+            + (f"; … and {len(errors) - 20} more" if len(errors) > 20 else ""),
+            errors=errors,
+        )
+    if not points:
+        raise InvalidInputError("the file has no data rows")
+    return record_values(session, actor, workspace_id, points, source=source, import_run=import_run)
+
+
+def latest_value(
+    session: Session, metric_id: int, dimensions: Mapping[str, Any] | None = None, at_or_before: datetime | None = None
+) -> MetricValue | None:
+    q = select(MetricValue).where(
+        MetricValue.metric_id == metric_id, MetricValue.dimension_key == dimension_key(dimensions)
+    )
+    if at_or_before is not None:
+        q = q.where(MetricValue.at <= at_or_before)
+    return session.scalar(q.order_by(MetricValue.at.desc()).limit(1))
+
+
+def series(
+    session: Session,
+    metric_id: int,
+    dimensions: Mapping[str, Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[MetricValue]:
+    q = select(MetricValue).where(
+        MetricValue.metric_id == metric_id, MetricValue.dimension_key == dimension_key(dimensions)
+    )
+    if since is not None:
+        q = q.where(MetricValue.at >= since)
+    if until is not None:
+        q = q.where(MetricValue.at <= until)
+    return list(session.scalars(q.order_by(MetricValue.at)))
+
+
+def value_count(session: Session, metric_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(MetricValue).where(MetricValue.metric_id == metric_id)) or 0
+
+
+@dataclass(frozen=True)
+class MetricStatus:
+    metric: Metric
+    version: MetricVersion
+    latest_value: float | None
+    latest_at: datetime | None
+    threshold: str | None
+    freshness: str
+
+
+def status(
+    session: Session, metric: Metric, now: datetime, dimensions: Mapping[str, Any] | None = None
+) -> MetricStatus:
+    v = current_version(session, metric)
+    last = latest_value(session, metric.id, dimensions)
+    value = last.value if last else None
+    return MetricStatus(
+        metric,
+        v,
+        value,
+        last.at if last else None,
+        threshold_status(v, value),
+        freshness_status(v, last.at if last else None, now),
+    )
+
+
+def glossary(session: Session, actor: Actor, workspace_id: int, query: str = "") -> list[dict[str, Any]]:
+    """Every metric definition and domain term, searchable (case-insensitive substring)."""
+    from okrflow.domain.glossary import TERMS
+
+    entries: list[dict[str, Any]] = []
+    for m in list_metrics(session, actor, workspace_id):
+        v = current_version(session, m)
+        entries.append(
+            {
+                "term": v.name,
+                "kind": "metric",
+                "key": m.key,
+                "definition": v.definition,
+                "unit": v.unit,
+                "version": v.number,
+            }
+        )
+    entries.extend(
+        {"term": t, "kind": "term", "key": None, "definition": d, "unit": "", "version": None} for t, d in TERMS.items()
+    )
+    q = query.strip().lower()
+    if q:
+        entries = [
+            e
+            for e in entries
+            if q in e["term"].lower() or q in (e["definition"] or "").lower() or q in (e["key"] or "")
+        ]
+    return sorted(entries, key=lambda e: e["term"].lower())
