@@ -340,6 +340,7 @@ def record_values(
                 f"no metric with key {key!r}; define it first (okrflow metrics define)", field="metric"
             )
         metrics[key] = (m, current_version(session, m))
+    prepared: list[tuple[Metric, MetricVersion, datetime, str, ValuePoint]] = []
     for p in points:
         if not math.isfinite(p.value):
             raise InvalidInputError(f"value of {p.metric_key} at {p.at} is not a finite number", field="value")
@@ -352,26 +353,32 @@ def record_values(
                 f"(it has: {', '.join(sorted(allowed_dims)) or 'none'})",
                 field="dimensions",
             )
-        at = _as_utc(p.at)
-        dkey = dimension_key(p.dimensions)
-        row = session.scalar(
+        prepared.append((m, v, _as_utc(p.at), dimension_key(p.dimensions), p))
+    # One query for the stored points in the batch's time range, instead of one per point.
+    existing: dict[tuple[int, datetime, str], MetricValue] = {}
+    if prepared:
+        lo, hi = min(x[2] for x in prepared), max(x[2] for x in prepared)
+        for row in session.scalars(
             select(MetricValue).where(
-                MetricValue.metric_id == m.id, MetricValue.at == at, MetricValue.dimension_key == dkey
+                MetricValue.metric_id.in_({m.id for m, *_ in prepared}), MetricValue.at >= lo, MetricValue.at <= hi
             )
-        )
+        ):
+            existing[(row.metric_id, row.at, row.dimension_key)] = row
+    for m, v, at, dkey, p in prepared:
+        row = existing.get((m.id, at, dkey))
         if row is None:
-            session.add(
-                MetricValue(
-                    metric_id=m.id,
-                    at=at,
-                    value=float(p.value),
-                    dimensions=dict(p.dimensions),
-                    dimension_key=dkey,
-                    metric_version=v.number,
-                    source=source,
-                    import_run=import_run,
-                )
+            row = MetricValue(
+                metric_id=m.id,
+                at=at,
+                value=float(p.value),
+                dimensions=dict(p.dimensions),
+                dimension_key=dkey,
+                metric_version=v.number,
+                source=source,
+                import_run=import_run,
             )
+            session.add(row)
+            existing[(m.id, at, dkey)] = row
             report.created += 1
         elif row.value == float(p.value):
             report.unchanged += 1

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from okrflow.domain.access import SYSTEM_ACTOR, Actor, Role
 from okrflow.domain.errors import ConflictError
-from okrflow.services import tenancy
+from okrflow.services import demo_okr, tenancy
 from okrflow.store import migrate
 from okrflow.store.db import Database
 from okrflow.store.models import User, Workspace
@@ -75,6 +76,12 @@ class DemoSummary:
     admin_password: str
     database_url: str
     accounts: list[str] = field(default_factory=list)
+    objectives: int = 0
+    key_results: int = 0
+    checkins: int = 0
+    metrics: int = 0
+    metric_values: int = 0
+    headlines: list[str] = field(default_factory=list)
 
 
 def _email(name: str) -> str:
@@ -96,9 +103,15 @@ def _wipe(db: Database) -> None:
 
 
 def build(
-    db: Database, *, force: bool = False, password: str | None = None, actor: Actor = SYSTEM_ACTOR
+    db: Database,
+    *,
+    force: bool = False,
+    password: str | None = None,
+    actor: Actor = SYSTEM_ACTOR,
+    now: datetime | None = None,
 ) -> DemoSummary:
     """Create the demo workspace in ``db`` (migrating it first). Refuses to overwrite unless ``force``."""
+    now = now or datetime.now(UTC)
     migrate.upgrade(db)
     with db.read() as s:
         exists = s.scalar(select(Workspace.id).where(Workspace.slug == DEMO_SLUG)) is not None
@@ -139,6 +152,7 @@ def build(
             )
             accounts.append(f"{username} ({role.value}{' on ' + team_slug if team_slug else ''})")
 
+    okr_summary = demo_okr.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
     return DemoSummary(
         workspace_slug=DEMO_SLUG,
         workspace_name=DEMO_NAME,
@@ -148,4 +162,5 @@ def build(
         admin_password=password,
         database_url=db.display_url,
         accounts=accounts,
+        **okr_summary,
     )
