@@ -1,0 +1,356 @@
+"""Configuration as code: ``okrflow.yaml``, validated by Pydantic, applied idempotently.
+
+The file describes what a workspace should look like (today: the workspace and its team tree; later also
+mappings, metric definitions and alert rules). ``check`` finds every problem without a database (for CI),
+``apply`` brings the database in line with the file: it creates and updates, never deletes, and a second
+apply of the same file changes nothing and writes no audit entry.
+
+Adding a section: add a field to :class:`OkrflowConfig` (its model with ``extra="forbid"``) and a function
+``(session, actor, config, report)`` to ``_APPLIERS``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from okrflow.domain.access import Actor
+from okrflow.domain.errors import ConfigurationError
+from okrflow.services import tenancy
+from okrflow.store.db import Database
+from okrflow.store.models import Team, Workspace
+
+CONFIG_VERSION = 1
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+TeamKind = Literal["product", "platform", "enabling", "complicated-subsystem", "leadership", "other"]
+
+
+# ------------------------------------------------------------------ the file's models
+
+
+class _Section(BaseModel):
+    """Every model of the file refuses unknown keys, so a typo is an error and not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WorkspaceConfig(_Section):
+    slug: str = Field(pattern=SLUG_PATTERN, description="Stable identifier; lower-case letters, digits, dashes.")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+
+
+class TeamConfig(_Section):
+    slug: str = Field(pattern=SLUG_PATTERN, description="Stable identifier of the team within the workspace.")
+    name: str = Field(min_length=1, max_length=200)
+    kind: TeamKind = Field("product", description="Team Topologies kind (or leadership / other).")
+    parent: str | None = Field(None, description="Slug of the parent team, defined in this file.")
+    description: str = ""
+
+
+class OkrflowConfig(_Section):
+    """The root of ``okrflow.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, title="okrflow configuration")
+
+    version: Literal[1] = Field(description="Version of this file format.")
+    workspace: WorkspaceConfig
+    teams: list[TeamConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _teams_form_a_tree(self) -> OkrflowConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        by_slug: dict[str, TeamConfig] = {}
+        for i, team in enumerate(self.teams):
+            if team.slug in by_slug:
+                problems.append((("teams", i, "slug"), f"team {team.slug!r} is defined twice"))
+            by_slug.setdefault(team.slug, team)
+        for i, team in enumerate(self.teams):
+            if team.parent is not None and team.parent not in by_slug:
+                problems.append((("teams", i, "parent"), f"parent {team.parent!r} is not a team defined in this file"))
+        reported: set[str] = set()
+        for i, team in enumerate(self.teams):
+            seen = [team.slug]
+            current = team.parent
+            while current is not None and current in by_slug:
+                if current in seen:
+                    cycle = seen[seen.index(current) :]
+                    if not reported & set(cycle):
+                        reported.update(cycle)
+                        text = " -> ".join([*cycle, current])
+                        problems.append((("teams", i, "parent"), f"the team parents form a cycle: {text}"))
+                    break
+                seen.append(current)
+                current = by_slug[current].parent
+        if problems:
+            raise _TreeError(problems)
+        return self
+
+
+class _TreeError(ValueError):
+    """Problems found across several teams, each with its own location."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``okrflow.yaml`` (for editors and CI)."""
+    schema = OkrflowConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# ------------------------------------------------------------------ loading and checking
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the file: where (``teams[2].nmae``), what, and the line if known."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def render(self, filename: str = "") -> str:
+        where = f"{filename}:{self.line}" if self.line is not None else filename
+        prefix = f"{where}: " if where else ""
+        return f"{prefix}{self.path + ': ' if self.path else ''}{self.message}"
+
+
+def format_path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _node_at(node: yaml.Node | None, loc: tuple[str | int, ...]) -> yaml.Node | None:
+    """The YAML node at ``loc``, or the deepest one found on the way. The last part of a path that names a
+    mapping key gives the key's node, so an unknown key is reported on its own line."""
+    current = node
+    for depth, part in enumerate(loc):
+        if isinstance(current, yaml.MappingNode) and isinstance(part, str):
+            pair = next(((k, v) for k, v in current.value if getattr(k, "value", None) == part), None)
+            if pair is None:
+                return current
+            if depth == len(loc) - 1:
+                return pair[0]
+            current = pair[1]
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(current.value):
+            current = current.value[part]
+        else:
+            return current
+    return current
+
+
+def _line(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: tuple[str | int, ...] = ()) -> list[Problem]:
+    """PyYAML keeps the last of two equal keys silently; in a configuration file that is a mistake."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                problems.append(Problem(format_path((*loc, name)), "duplicate key", key.start_mark.line + 1))
+            seen.add(name)
+            problems += _duplicate_keys(value, (*loc, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*loc, i))
+    return problems
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error" and error["loc"] == ("version",):
+        return f"unsupported version {error.get('input')!r}; this okrflow reads version {CONFIG_VERSION}"
+    if kind == "literal_error":
+        return f"{error.get('input')!r} is not allowed; use {(error.get('ctx') or {}).get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return f"{error.get('input')!r} is not a valid slug: use 1-63 lower-case letters, digits and dashes"
+    return str(error["msg"])
+
+
+def parse(text: str) -> tuple[OkrflowConfig | None, list[Problem]]:
+    """Validate the text of an ``okrflow.yaml``: the config, or ``None`` and every problem found."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        return None, [Problem("", f"invalid YAML: {reason}", mark.line + 1 if mark else None)]
+    if data is None:
+        return None, [Problem("", "the file is empty", None)]
+    if not isinstance(data, dict):
+        return None, [Problem("", "the top level must be a mapping (version, workspace, teams, ...)", 1)]
+    problems = _duplicate_keys(root)
+    try:
+        config = OkrflowConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            ctx = error.get("ctx") or {}
+            if isinstance(ctx.get("error"), _TreeError):
+                for loc, message in ctx["error"].problems:
+                    problems.append(Problem(format_path(loc), message, _line(root, loc)))
+                continue
+            loc = tuple(error["loc"])
+            problems.append(Problem(format_path(loc), _message(error), _line(root, loc)))
+        return None, sorted(problems, key=lambda p: (p.line or 0, p.path))
+    return (None, problems) if problems else (config, [])
+
+
+def check(path: str | Path) -> list[Problem]:
+    """Every problem of the file at ``path`` (an empty list when it is valid)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem("", f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")]
+    return parse(text)[1]
+
+
+def load(path: str | Path) -> OkrflowConfig:
+    """The validated configuration, or a ConfigurationError listing the problems."""
+    text_path = Path(path)
+    try:
+        text = text_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    config, problems = parse(text)
+    if config is None:
+        first = problems[0].render(str(path))
+        more = f" (and {len(problems) - 1} more; run `okrflow config check {path}`)" if len(problems) > 1 else ""
+        raise ConfigurationError(f"{first}{more}", problems=[p.render(str(path)) for p in problems])
+    return config
+
+
+# ------------------------------------------------------------------ applying
+
+
+@dataclass
+class ApplyReport:
+    """What ``apply`` did (or, with ``dry_run``, would do)."""
+
+    workspace: str = ""
+    created: list[str] = field(default_factory=list)  # "workspace acme", "team payments"
+    updated: list[str] = field(default_factory=list)  # "team payments: name, parent"
+    unchanged: list[str] = field(default_factory=list)
+    unmanaged_teams: list[str] = field(default_factory=list)  # in the database, absent from the file
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+def _apply_workspace(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> Workspace:
+    wanted = config.workspace
+    report.workspace = wanted.slug
+    ws = tenancy.workspace_by_slug(session, wanted.slug)
+    if ws is None:
+        ws = tenancy.create_workspace(session, actor, wanted.slug, wanted.name, wanted.description)
+        report.created.append(f"workspace {wanted.slug}")
+        return ws
+    changes = {k: v for k, v in {"name": wanted.name, "description": wanted.description}.items() if getattr(ws, k) != v}
+    if changes:
+        tenancy.update_workspace(session, actor, ws.id, changes)
+        report.updated.append(f"workspace {ws.slug}: {', '.join(sorted(changes))}")
+    else:
+        report.unchanged.append(f"workspace {ws.slug}")
+    return ws
+
+
+def _parents_first(teams: list[TeamConfig]) -> list[TeamConfig]:
+    """Teams ordered so that each comes after its parent (the file was checked to hold no cycle)."""
+    by_slug = {t.slug: t for t in teams}
+    ordered: list[TeamConfig] = []
+    placed: set[str] = set()
+
+    def place(team: TeamConfig) -> None:
+        if team.slug in placed:
+            return
+        if team.parent is not None:
+            place(by_slug[team.parent])
+        placed.add(team.slug)
+        ordered.append(team)
+
+    for team in teams:
+        place(team)
+    return ordered
+
+
+def _apply_teams(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    ws = tenancy.workspace_by_slug(session, config.workspace.slug)
+    assert ws is not None
+    existing = {t.slug: t for t in session.scalars(select(Team).where(Team.workspace_id == ws.id))}
+    ids: dict[str, int] = {slug: t.id for slug, t in existing.items()}
+    # Parents first: every parent exists (and sits where the file wants it) before a child points at it,
+    # so moving teams around the tree never passes through a cycle.
+    for wanted in _parents_first(config.teams):
+        parent_id = ids[wanted.parent] if wanted.parent is not None else None
+        team = existing.get(wanted.slug)
+        if team is None:
+            team = tenancy.create_team(
+                session, actor, ws.id, wanted.slug, wanted.name, parent_id, wanted.kind, wanted.description
+            )
+            ids[wanted.slug] = team.id
+            report.created.append(f"team {wanted.slug}")
+            continue
+        desired = {"name": wanted.name, "kind": wanted.kind, "description": wanted.description, "parent_id": parent_id}
+        changes = {k: v for k, v in desired.items() if getattr(team, k) != v}
+        if changes:
+            tenancy.update_team(session, actor, team.id, changes)
+            names = sorted("parent" if k == "parent_id" else k for k in changes)
+            report.updated.append(f"team {wanted.slug}: {', '.join(names)}")
+        else:
+            report.unchanged.append(f"team {wanted.slug}")
+    in_file = {t.slug for t in config.teams}
+    report.unmanaged_teams = sorted(slug for slug in existing if slug not in in_file)
+
+
+_APPLIERS = (_apply_workspace, _apply_teams)
+
+
+class _DryRun(Exception):
+    pass
+
+
+def apply(db: Database, config: OkrflowConfig, actor: Actor, *, dry_run: bool = False) -> ApplyReport:
+    """Bring the database in line with ``config`` in one transaction; never deletes anything.
+
+    With ``dry_run`` everything is done and then rolled back, so the report says what would change.
+    """
+    report = ApplyReport(dry_run=dry_run)
+    try:
+        with db.write() as session:
+            for applier in _APPLIERS:
+                applier(session, actor, config, report)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return report
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2) + "\n"
