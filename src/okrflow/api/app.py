@@ -42,7 +42,7 @@ def create_api(db: Database) -> FastAPI:
         description="Objectives, key results, KPIs, work, flow, pilots and decisions. "
         "Authenticate with `Authorization: Bearer <token>`; errors are RFC 9457 problem details.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI loads from a CDN; okrflow is offline-first. The schema is at /openapi.json.
         redoc_url=None,
     )
     api.state.db = db
@@ -70,7 +70,12 @@ def create_app(db: Database | None = None, *, secure_cookies: bool = False) -> F
             reason = exc.message if isinstance(exc, OkrflowError) else type(exc).__name__
             return JSONResponse({"status": "error", "database": "unreachable", "detail": reason}, status_code=503)
         ok = schema == migrate.head_revision()
-        body = {"status": "ok" if ok else "error", "database": db.backend, "schema": schema, "version": okrflow.__version__}
+        body = {
+            "status": "ok" if ok else "error",
+            "database": db.backend,
+            "schema": schema,
+            "version": okrflow.__version__,
+        }
         if not ok:
             body["detail"] = "the database schema is not current; run `okrflow db upgrade`"
         return JSONResponse(body, status_code=200 if ok else 503)

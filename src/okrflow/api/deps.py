@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor
@@ -26,7 +26,9 @@ DB = Annotated[Database, Depends(get_db)]
 def get_actor(request: Request, db: DB, authorization: Annotated[str | None, Header()] = None) -> Actor:
     """The caller, from ``Authorization: Bearer <token>``. The API does not take session cookies."""
     if not authorization:
-        raise AuthenticationError("send an API token as 'Authorization: Bearer <token>' (create one with `okrflow token create`)")
+        raise AuthenticationError(
+            "send an API token as 'Authorization: Bearer <token>' (create one with `okrflow token create`)"
+        )
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
@@ -49,10 +51,37 @@ def write_session(db: DB) -> Iterator[Session]:
         yield session
 
 
-ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# ``scope="function"``: the session closes (and a write commits) when the route returns, *before* the response
+# is sent. A commit that fails becomes an error response instead of a 2xx for a change that was rolled back.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
-_ETAG_RE = re.compile(r'^(?:W/)?"(\d+)"$')
+MAX_ID = 2_147_483_647  # PostgreSQL ``integer``: a larger id cannot exist, so it is a 422, not a database error
+
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class Page:
+    """``?limit=&offset=`` of a list, bounded."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=1000, description="At most this many items.")] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Skip this many items first.")] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+    def apply(self, response: Response, items: list[Any]) -> list[Any]:
+        """The requested slice; the full count goes to ``X-Total-Count``."""
+        response.headers["X-Total-Count"] = str(len(items))
+        return items[self.offset : self.offset + self.limit]
+
+
+Paging = Annotated[Page, Depends()]
+
+_ETAG_RE = re.compile(r'^(?:W/)?"(\d{1,18})"$')  # bounded: a version never has more digits
 
 
 def etag_for(version: int) -> str:
@@ -74,3 +103,16 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 
 IfMatch = Annotated[int | None, Depends(expected_version)]
+
+
+def set_location(request: Request, response: Response, route_name: str, **path_params: Any) -> None:
+    """``Location`` of a created resource: the path of its GET route (under the API mount)."""
+    response.headers["Location"] = request.url_for(route_name, **path_params).path
+
+
+def created(request: Request, response: Response, route_name: str, obj: Any, **path_params: Any) -> Any:
+    """Finish a POST: ``Location`` and, for a versioned row, ``ETag``. Returns ``obj``."""
+    set_location(request, response, route_name, **path_params)
+    if hasattr(obj, "version"):
+        set_etag(response, obj)
+    return obj

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from okrflow.domain.errors import OkrflowError, ThrottledError
+from okrflow.domain.errors import InvalidInputError, OkrflowError, ThrottledError
 
 log = logging.getLogger("okrflow.api")
 PROBLEM_JSON = "application/problem+json"
@@ -32,7 +32,11 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(OkrflowError)
     async def _okrflow_error(request: Request, exc: OkrflowError) -> JSONResponse:
-        resp = problem(exc.http_status, exc.title, exc.message, request, **exc.details)
+        details = dict(exc.details)
+        if isinstance(exc, InvalidInputError) and isinstance(details.get("field"), str) and "errors" not in details:
+            # The same shape as a schema error: one entry per bad field.
+            details["errors"] = [{"field": details["field"], "message": exc.message, "type": "invalid"}]
+        resp = problem(exc.http_status, exc.title, exc.message, request, **details)
         if isinstance(exc, ThrottledError):
             resp.headers["Retry-After"] = str(exc.retry_after_seconds)
         if exc.http_status == 401:

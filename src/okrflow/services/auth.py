@@ -242,8 +242,12 @@ def create_token(
         wanted = parse_scopes(scopes)
     except ValueError as exc:
         raise InvalidInputError(str(exc), field="scopes") from None
-    if actor.scopes is not None and not wanted <= actor.scopes:
-        raise PermissionDeniedError("a token cannot grant scopes that the token used to create it lacks")
+    if actor.scopes is not None:
+        # A leaked token must not be able to mint tokens that outlive its revocation.
+        if Scope.ADMIN not in actor.scopes:
+            raise PermissionDeniedError("creating tokens with a token needs the admin scope; log in or use the CLI")
+        if not wanted <= actor.scopes:
+            raise PermissionDeniedError("a token cannot grant scopes that the token used to create it lacks")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("a token needs a name of 1 to 200 characters", field="name")

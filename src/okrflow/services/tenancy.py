@@ -449,6 +449,10 @@ def update_user(
         changes["email"] = _check_email(changes["email"])
     if "display_name" in changes:
         changes["display_name"] = _check_name(changes["display_name"], "display name")
+    if changes.get("person_id") is not None:
+        person = session.get(Person, changes["person_id"])
+        if person is None or not actor.is_member_of(person.workspace_id):
+            raise InvalidInputError(f"person {changes['person_id']} does not exist", field="person_id")
     return records.update(
         session,
         actor,
@@ -488,7 +492,7 @@ def get_membership(session: Session, actor: Actor, membership_id: int) -> Member
 def create_membership(
     session: Session, actor: Actor, workspace_id: int, user_id: int, role: str, team_id: int | None = None
 ) -> Membership:
-    if session.get(Workspace, workspace_id) is None:
+    if session.get(Workspace, workspace_id) is None or not actor.is_member_of(workspace_id):
         raise NotFoundError(f"workspace {workspace_id} does not exist")
     fresh_workspace = not session.scalar(
         select(func.count()).select_from(Membership).where(Membership.workspace_id == workspace_id)

@@ -1,0 +1,69 @@
+/* okrflow web UI behaviour. Loaded with <script src>; the CSP forbids inline scripts. */
+(function () {
+  "use strict";
+
+  var toastTimer = null;
+
+  function toast(message) {
+    var el = document.getElementById("toast");
+    if (!el) { return; }
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  function copyText(text, button) {
+    function done() {
+      if (!button) { return; }
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1800);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { toast("Copy failed; select the text and copy it."); });
+      return;
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); done(); } catch (e) { toast("Copy failed; select the text and copy it."); }
+    document.body.removeChild(area);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (button) {
+      var source = document.querySelector(button.getAttribute("data-copy-target"));
+      if (source) { copyText(source.value !== undefined ? source.value : source.textContent, button); }
+      return;
+    }
+    // close the workspace switcher when clicking elsewhere
+    document.querySelectorAll("details.switcher[open]").forEach(function (d) {
+      if (!d.contains(event.target)) { d.removeAttribute("open"); }
+    });
+  });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) { event.target.select(); }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      document.querySelectorAll("details.switcher[open]").forEach(function (d) { d.removeAttribute("open"); });
+    }
+  });
+
+  // HTMX does not swap error responses (except 422 with inline errors); say what happened instead.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var message = xhr.getResponseHeader("X-Okrflow-Error");
+    toast(message ? decodeURIComponent(message) : "The request failed (" + xhr.status + "). Reload the page and try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("okrflow cannot be reached. Check the connection and try again.");
+  });
+})();

@@ -1,0 +1,131 @@
+"""A small, fast world for the API tests: two workspaces, teams, people, one user per role, tokens.
+
+Use it as ``with build_world(db) as world:``.
+
+Accounts are created without passwords (argon2 is slow) and tokens through the auth service, all in one
+transaction by the system actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi.testclient import TestClient
+
+from okrflow.api.app import create_app
+from okrflow.domain.access import SYSTEM_ACTOR
+from okrflow.services import auth, tenancy
+from okrflow.store.db import Database
+
+API = "/api/v1"
+ROLES = ("anonymous", "viewer", "contributor_team", "contributor_ws", "admin", "superuser", "outsider")
+ALL_SCOPES = "read,write,admin"
+
+
+@dataclass
+class World:
+    db: Database
+    client: TestClient
+    ws_a: int = 0
+    ws_b: int = 0
+    team_alpha: int = 0  # in A; contributor_team is contributor here
+    team_beta: int = 0  # in A; nobody has a team role here
+    team_b: int = 0  # in B
+    person_alpha: int = 0
+    person_beta: int = 0
+    person_b: int = 0
+    users: dict[str, int] = field(default_factory=dict)  # role -> user id
+    memberships: dict[str, int] = field(default_factory=dict)  # role -> membership id
+    tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer secret
+    token_ids: dict[str, int] = field(default_factory=dict)
+    spare_token_id: int = 0  # a second token of the viewer
+    target_membership: int = 0  # a viewer membership of ``target`` in A, safe to change
+    # One disposable object per role, so every role's request in a matrix row meets the same state:
+    del_team: dict[str, int] = field(default_factory=dict)  # a team in A without children or people
+    del_person: dict[str, int] = field(default_factory=dict)  # a person on team alpha
+    loner: dict[str, int] = field(default_factory=dict)  # an account without memberships
+    del_membership: dict[str, int] = field(default_factory=dict)  # a viewer membership in A
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.__exit__(None, None, None)
+
+    def headers(self, role: str, **extra: str) -> dict[str, str]:
+        h = dict(extra)
+        if role != "anonymous":
+            h["Authorization"] = f"Bearer {self.tokens[role]}"
+        return h
+
+    def ids(self, role: str = "anonymous") -> dict[str, int]:
+        """Names usable in path templates and bodies; the ``*_mine`` ones are the role's disposable objects."""
+        mine = {
+            "team_del_mine": self.del_team.get(role, 0),
+            "person_del_mine": self.del_person.get(role, 0),
+            "loner_mine": self.loner.get(role, 0),
+            "m_del_mine": self.del_membership.get(role, 0),
+        }
+        return {
+            **mine,
+            "ws_a": self.ws_a,
+            "ws_b": self.ws_b,
+            "team_alpha": self.team_alpha,
+            "team_beta": self.team_beta,
+            "team_b": self.team_b,
+            "person_alpha": self.person_alpha,
+            "person_beta": self.person_beta,
+            "person_b": self.person_b,
+            "viewer_user": self.users["viewer"],
+            "m_contributor_team": self.memberships["contributor_team"],
+            "m_target": self.target_membership,
+            "spare_token": self.spare_token_id,
+        }
+
+
+def build_world(db: Database, *, disposables: bool = False, raise_server_exceptions: bool = False) -> World:
+    """The world; ``disposables`` adds one team, person, loner account and membership per role."""
+    client = TestClient(create_app(db), raise_server_exceptions=raise_server_exceptions)
+    client.__enter__()  # one event-loop thread for all requests (much faster); closed by ``World.__exit__``
+    w = World(db=db, client=client)
+    s_ = SYSTEM_ACTOR
+    with db.write() as s:
+        a = tenancy.create_workspace(s, s_, "acme", "Acme")
+        b = tenancy.create_workspace(s, s_, "globex", "Globex")
+        w.ws_a, w.ws_b = a.id, b.id
+        w.team_alpha = tenancy.create_team(s, s_, a.id, "alpha", "Alpha").id
+        w.team_beta = tenancy.create_team(s, s_, a.id, "beta", "Beta").id
+        w.team_b = tenancy.create_team(s, s_, b.id, "bx", "B team").id
+        w.person_alpha = tenancy.create_person(s, s_, a.id, "Ada", "ada@acme.test", team_id=w.team_alpha).id
+        w.person_beta = tenancy.create_person(s, s_, a.id, "Bea", "bea@acme.test", team_id=w.team_beta).id
+        w.person_b = tenancy.create_person(s, s_, b.id, "Bob", "bob@globex.test", team_id=w.team_b).id
+        grants = {
+            "viewer": (a.id, "viewer", None),
+            "contributor_team": (a.id, "contributor", w.team_alpha),
+            "contributor_ws": (a.id, "contributor", None),
+            "admin": (a.id, "admin", None),
+            "superuser": None,
+            "outsider": (b.id, "admin", None),
+        }
+        for role, grant in grants.items():
+            user = tenancy.create_user(s, s_, role.replace("_", "-"), None, is_superuser=grant is None)
+            w.users[role] = user.id
+            if grant is not None:
+                w.memberships[role] = tenancy.create_membership(s, s_, grant[0], user.id, grant[1], grant[2]).id
+            token, secret = auth.create_token(s, s_, user.id, "main", ALL_SCOPES)
+            w.tokens[role], w.token_ids[role] = secret, token.id
+        w.spare_token_id = auth.create_token(s, s_, w.users["viewer"], "spare", "read")[0].id
+        target = tenancy.create_user(s, s_, "target", None)
+        w.target_membership = tenancy.create_membership(s, s_, a.id, target.id, "viewer").id
+        for i, role in enumerate(ROLES if disposables else ()):
+            w.del_team[role] = tenancy.create_team(s, s_, a.id, f"del-{i}", f"Disposable {i}").id
+            w.del_person[role] = tenancy.create_person(s, s_, a.id, f"Disposable {i}", team_id=w.team_alpha).id
+            w.loner[role] = tenancy.create_user(s, s_, f"loner-{i}", None).id
+            other = tenancy.create_user(s, s_, f"member-{i}", None)
+            w.del_membership[role] = tenancy.create_membership(s, s_, a.id, other.id, "viewer").id
+    return w
+
+
+def user_token(db: Database, user_id: int, scopes: str, **kwargs: object) -> str:
+    with db.write() as s:
+        return auth.create_token(s, SYSTEM_ACTOR, user_id, f"t-{scopes}", scopes, **kwargs)[1]  # type: ignore[arg-type]
