@@ -240,3 +240,39 @@ def test_metric_definition_errors(db, world):
         catalog.define_metric(s, a, ws, "t", name="T", thresholds={"green": 1})
     with pytest.raises(InvalidInputError, match="no dimension"), db.write() as s:
         catalog.record_values(s, a, ws, [catalog.ValuePoint("x", NOW, 1.0, {"team": "a"})])
+
+
+def test_ratio_metric_is_computed_from_its_two_metrics_and_aggregated(db, world):
+    a, ws = world["actor"], world["ws"]
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    with db.write() as s:
+        catalog.define_metric(s, a, ws, "orders", name="Orders", aggregation="sum")
+        catalog.define_metric(s, a, ws, "sessions", name="Sessions", aggregation="sum")
+        conv = catalog.define_metric(
+            s,
+            a,
+            ws,
+            "conv",
+            name="Conversion",
+            unit="%",
+            aggregation="ratio",
+            numerator_key="orders",
+            denominator_key="sessions",
+        )
+        catalog.record_values(
+            s, a, ws, [catalog.ValuePoint("orders", day + timedelta(days=d), 30 + d) for d in range(9)]
+        )
+        catalog.record_values(
+            s, a, ws, [catalog.ValuePoint("sessions", day + timedelta(days=d), 1000) for d in range(8)]
+        )
+        first = catalog.compute_ratio(s, a, conv.id, scale=100)
+        again = catalog.compute_ratio(s, a, conv.id, scale=100)
+    assert (first.created, again.created, again.unchanged) == (8, 0, 8)
+    with db.read() as s:
+        orders = catalog.metric_by_key(s, a, ws, "orders")
+        weeks, sums = catalog.aggregated_series(s, orders, "week")
+        assert weeks == [day, day + timedelta(days=7)] and sums == [sum(range(30, 37)), 37 + 38]
+        _, conv_weekly = catalog.aggregated_series(s, conv, "week")
+        assert conv_weekly[0] == pytest.approx(3.3)  # mean of 3.0 … 3.6
+        with pytest.raises(InvalidInputError, match="not a ratio"):
+            catalog.compute_ratio(s, a, orders.id)

@@ -10,7 +10,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,9 +20,14 @@ from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
 from okrflow.domain.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from okrflow.metrics.series import BUCKETS, aggregate, ratio
 from okrflow.services import audit, records
 from okrflow.services.tenancy import get_workspace
+from okrflow.store.models import Person
 from okrflow.store.models_okr import Metric, MetricValue, MetricVersion
+
+# Progress of a long import: (phase, done, total), e.g. ("writing", 2000, 7300).
+Progress = Callable[[str, int, int], None]
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 INDICATORS = ("leading", "lagging")
@@ -111,6 +116,15 @@ def _validate_thresholds(t: Any) -> dict[str, float]:
     if "low" in out and out["low"] > out["high"]:
         raise InvalidInputError("threshold low must not exceed high", field="thresholds")
     return out
+
+
+def _check_owner(session: Session, workspace_id: int, data: Mapping[str, Any]) -> None:
+    """The owner must be a person of the metric's workspace (an unknown id is bad input, not a database error)."""
+    person_id = data.get("owner_person_id")
+    if person_id is not None:
+        person = session.get(Person, person_id)
+        if person is None or person.workspace_id != workspace_id:
+            raise InvalidInputError(f"person {person_id} does not exist in this workspace", field="owner_person_id")
 
 
 def threshold_status(version: MetricVersion, value: float | None) -> str | None:
@@ -206,6 +220,7 @@ def define_metric(
             f"a metric with key {key!r} exists already; revise it to change its definition", field="key"
         )
     data = _validate_definition({"name": name, **fields})
+    _check_owner(session, workspace_id, data)
     metric = Metric(workspace_id=workspace_id, key=key, current_version=1, archived=False)
     session.add(metric)
     session.flush()
@@ -248,6 +263,7 @@ def revise_metric(
     current = current_version(session, metric)
     data = {f: getattr(current, f) for f in DEFINITION_FIELDS}
     data.update(_validate_definition(changes))
+    _check_owner(session, metric.workspace_id, changes)
     if all(data[f] == getattr(current, f) for f in DEFINITION_FIELDS):
         raise InvalidInputError("nothing changes in this revision; a new version needs a different definition")
     new = MetricVersion(
@@ -284,6 +300,7 @@ class ValuePoint:
     at: datetime
     value: float
     dimensions: dict[str, str] = field(default_factory=dict)
+    source: str | None = None  # overrides the batch's source (the CSV ``source`` column)
 
 
 @dataclass
@@ -323,11 +340,13 @@ def record_values(
     *,
     source: str = "api",
     import_run: str | None = None,
+    progress: Progress | None = None,
 ) -> IngestReport:
     """Upsert values by (metric, time, dimensions), computed with each metric's current version.
 
     A point equal to the stored one changes nothing (so a re-import is idempotent); a different value
     replaces it and takes the current version. One audit entry per call summarises the batch.
+    ``progress("writing", done, total)`` is called every 1,000 points.
     """
     get_workspace(session, actor, workspace_id)
     _require_write(actor, workspace_id, "recording metric values")
@@ -364,7 +383,10 @@ def record_values(
             )
         ):
             existing[(row.metric_id, row.at, row.dimension_key)] = row
-    for m, v, at, dkey, p in prepared:
+    for done, (m, v, at, dkey, p) in enumerate(prepared, start=1):
+        if progress is not None and (done % 1000 == 0 or done == len(prepared)):
+            progress("writing", done, len(prepared))
+        point_source = p.source or source
         row = existing.get((m.id, at, dkey))
         if row is None:
             row = MetricValue(
@@ -374,7 +396,7 @@ def record_values(
                 dimensions=dict(p.dimensions),
                 dimension_key=dkey,
                 metric_version=v.number,
-                source=source,
+                source=point_source,
                 import_run=import_run,
             )
             session.add(row)
@@ -383,7 +405,8 @@ def record_values(
         elif row.value == float(p.value):
             report.unchanged += 1
         else:
-            row.value, row.metric_version, row.source, row.import_run = float(p.value), v.number, source, import_run
+            row.value, row.metric_version, row.source = float(p.value), v.number, point_source
+            row.import_run = import_run
             report.updated += 1
     session.flush()
     if report.created or report.updated:
@@ -408,19 +431,27 @@ def record_values(
 CSV_COLUMNS = ("metric", "timestamp", "value")
 
 
-def parse_values_csv(text: str) -> tuple[list[ValuePoint], list[str]]:
-    """Rows ``metric,timestamp,value[,dim.<name>...]`` → points, and one error per bad line (with its number)."""
+def parse_values_csv_lines(text: str) -> tuple[list[tuple[int, ValuePoint]], list[str]]:
+    """Rows ``metric,timestamp,value[,dim.<name>...][,source]`` → (line number, point) pairs, and one error
+    per bad line (``line N: ...``). Checks the format only; :func:`import_values_csv` checks the catalog."""
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
-        return [], [f"line 1: missing column(s) {', '.join(missing)}; expected metric,timestamp,value[,dim.<name>...]"]
+        return [], [
+            f"line 1: missing column(s) {', '.join(missing)}; expected metric,timestamp,value[,dim.<name>...][,source]"
+        ]
     unknown = [h for h in header if h not in CSV_COLUMNS and not h.startswith("dim.") and h != "source"]
     if unknown:
         return [], [f"line 1: unknown column {unknown[0]!r}; dimension columns are named dim.<name>"]
-    points, errors = [], []
-    for lineno, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+    points: list[tuple[int, ValuePoint]] = []
+    errors: list[str] = []
+    for row in reader:
+        lineno = reader.line_num  # the physical line (blank lines are skipped, not renumbered)
+        if None in row:
+            errors.append(f"line {lineno}: {len(header) + len(row[None])} fields, the header has {len(header)}")
+            continue
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         try:
             key = row["metric"]
             if not key:
@@ -436,33 +467,68 @@ def parse_values_csv(text: str) -> tuple[list[ValuePoint], list[str]]:
             if not math.isfinite(value):
                 raise ValueError("value is not a finite number")
             dims = {k[4:]: v for k, v in row.items() if k.startswith("dim.") and v}
-            points.append(ValuePoint(key, at, value, dims))
+            points.append((lineno, ValuePoint(key, at, value, dims, row.get("source") or None)))
         except ValueError as exc:
             errors.append(f"line {lineno}: {exc}")
     return points, errors
 
 
+def parse_values_csv(text: str) -> tuple[list[ValuePoint], list[str]]:
+    """Rows ``metric,timestamp,value[,dim.<name>...]`` → points, and one error per bad line (with its number)."""
+    points, errors = parse_values_csv_lines(text)
+    return [p for _, p in points], errors
+
+
 def import_values_csv(
-    session: Session, actor: Actor, workspace_id: int, text: str, *, source: str = "csv", import_run: str | None = None
+    session: Session,
+    actor: Actor,
+    workspace_id: int,
+    text: str,
+    *,
+    source: str = "csv",
+    import_run: str | None = None,
+    progress: Progress | None = None,
 ) -> IngestReport:
-    """All-or-nothing: any bad line (or unknown metric) raises with every problem listed, nothing is written."""
-    points, errors = parse_values_csv(text)
-    known = set(session.scalars(select(Metric.key).where(Metric.workspace_id == workspace_id)))
-    if not errors:
-        reader_lines = 2
-        for i, p in enumerate(points):
-            if p.metric_key not in known:
-                errors.append(f"line {reader_lines + i}: unknown metric {p.metric_key!r}")
+    """All-or-nothing: any bad line raises with every problem listed (``details["errors"]``, one
+    ``line N: ...`` each), and nothing is written. Bad: the format, an unknown metric, a dimension the metric
+    does not have, the same (metric, timestamp, dimensions) twice in the file."""
+    get_workspace(session, actor, workspace_id)
+    _require_write(actor, workspace_id, "importing metric values")
+    lines, errors = parse_values_csv_lines(text)
+    dims_of: dict[str, set[str]] = {
+        m.key: set(current_version(session, m).dimensions or [])
+        for m in session.scalars(select(Metric).where(Metric.workspace_id == workspace_id))
+    }
+    first_line: dict[tuple[str, datetime, str], int] = {}
+    for done, (lineno, p) in enumerate(lines, start=1):
+        if progress is not None and (done % 1000 == 0 or done == len(lines)):
+            progress("checking", done, len(lines))
+        if p.metric_key not in dims_of:
+            errors.append(f"line {lineno}: unknown metric {p.metric_key!r}; define it first (okrflow metrics define)")
+            continue
+        extra = sorted(set(p.dimensions) - dims_of[p.metric_key])
+        if extra:
+            has = ", ".join(sorted(dims_of[p.metric_key])) or "none"
+            errors.append(f"line {lineno}: metric {p.metric_key!r} has no dimension {extra[0]!r} (it has: {has})")
+            continue
+        point_key = (p.metric_key, p.at, dimension_key(p.dimensions))
+        if point_key in first_line:
+            errors.append(f"line {lineno}: the same metric, timestamp and dimensions as line {first_line[point_key]}")
+            continue
+        first_line[point_key] = lineno
     if errors:
+        errors.sort(key=lambda e: int(e.split(":", 1)[0].removeprefix("line ")))
         raise InvalidInputError(
             f"{len(errors)} bad line(s); nothing was imported. "
             + "; ".join(errors[:20])
             + (f"; … and {len(errors) - 20} more" if len(errors) > 20 else ""),
             errors=errors,
         )
-    if not points:
+    if not lines:
         raise InvalidInputError("the file has no data rows")
-    return record_values(session, actor, workspace_id, points, source=source, import_run=import_run)
+    return record_values(
+        session, actor, workspace_id, [p for _, p in lines], source=source, import_run=import_run, progress=progress
+    )
 
 
 def latest_value(
@@ -491,6 +557,27 @@ def series(
     if until is not None:
         q = q.where(MetricValue.at <= until)
     return list(session.scalars(q.order_by(MetricValue.at)))
+
+
+def list_values(
+    session: Session,
+    actor: Actor,
+    metric_id: int,
+    dimensions: Mapping[str, Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[MetricValue]:
+    """Stored values of a metric, oldest first: one series when ``dimensions`` is given (``{}`` = the series
+    without dimensions), every series when it is ``None``."""
+    get_metric(session, actor, metric_id)
+    if dimensions is not None:
+        return series(session, metric_id, dimensions, since=since, until=until)
+    q = select(MetricValue).where(MetricValue.metric_id == metric_id)
+    if since is not None:
+        q = q.where(MetricValue.at >= since)
+    if until is not None:
+        q = q.where(MetricValue.at <= until)
+    return list(session.scalars(q.order_by(MetricValue.at, MetricValue.dimension_key)))
 
 
 def value_count(session: Session, metric_id: int) -> int:
@@ -551,3 +638,49 @@ def glossary(session: Session, actor: Actor, workspace_id: int, query: str = "")
             if q in e["term"].lower() or q in (e["definition"] or "").lower() or q in (e["key"] or "")
         ]
     return sorted(entries, key=lambda e: e["term"].lower())
+
+
+def aggregated_series(
+    session: Session,
+    metric: Metric,
+    bucket: str,
+    dimensions: Mapping[str, Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[datetime], list[float]]:
+    """The metric's values per day/week/month, combined by its aggregation (sum, mean, last, ratio)."""
+    if bucket not in BUCKETS:
+        raise InvalidInputError(f"bucket is one of {', '.join(BUCKETS)}", field="bucket")
+    v = current_version(session, metric)
+    rows = series(session, metric.id, dimensions, since, until)
+    return aggregate([r.at for r in rows], [r.value for r in rows], v.aggregation, bucket)
+
+
+def compute_ratio(
+    session: Session,
+    actor: Actor,
+    metric_id: int,
+    dimensions: Mapping[str, Any] | None = None,
+    scale: float = 1.0,
+    since: datetime | None = None,
+) -> IngestReport:
+    """Compute a ratio metric's values as ``scale · numerator / denominator`` at the times both have.
+
+    The values are upserted with the ratio metric's current version and source ``computed``, so running it
+    again changes nothing and a new calculation rule only affects values computed after the change.
+    """
+    metric = get_metric(session, actor, metric_id)
+    v = current_version(session, metric)
+    if v.aggregation != "ratio" or not v.numerator_key or not v.denominator_key:
+        raise InvalidInputError(f"metric {metric.key!r} is not a ratio of two metrics", field="aggregation")
+    num = metric_by_key(session, actor, metric.workspace_id, v.numerator_key)
+    den = metric_by_key(session, actor, metric.workspace_id, v.denominator_key)
+    n_rows = series(session, num.id, dimensions, since)
+    d_rows = series(session, den.id, dimensions, since)
+    times, values = ratio(
+        [r.at for r in n_rows], [r.value for r in n_rows], [r.at for r in d_rows], [r.value for r in d_rows], scale
+    )
+    points = [ValuePoint(metric.key, t, val, dict(dimensions or {})) for t, val in zip(times, values, strict=True)]
+    if not points:
+        return IngestReport()
+    return record_values(session, actor, metric.workspace_id, points, source="computed")
