@@ -1,0 +1,258 @@
+"""Work items and how a source's own vocabulary maps onto ours (pure rules).
+
+Every imported item gets a **level** of the agile work hierarchy (theme > initiative > epic > feature > story >
+task) and a **flow-item type** of the Flow Framework (feature, defect, risk, debt), from its source issue type.
+Every source status maps to a **value-stream step** (backlog … done), a **stage** (discovery, delivery,
+operation, support) and whether time there is **active** work or **waiting**. Names are matched
+case-insensitively (Unicode case folding), so statuses in any language work ("已完成", "In Progress").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    THEME = "theme"
+    INITIATIVE = "initiative"
+    EPIC = "epic"
+    FEATURE = "feature"
+    STORY = "story"
+    TASK = "task"
+
+    @property
+    def depth(self) -> int:
+        return _LEVEL_ORDER.index(self)
+
+
+_LEVEL_ORDER = [Level.THEME, Level.INITIATIVE, Level.EPIC, Level.FEATURE, Level.STORY, Level.TASK]
+
+
+class FlowItemType(StrEnum):
+    FEATURE = "feature"
+    DEFECT = "defect"
+    RISK = "risk"
+    DEBT = "debt"
+
+
+class Step(StrEnum):
+    """Value-stream steps, in flow order (a move to an earlier step is a backward move: rework)."""
+
+    BACKLOG = "backlog"
+    PLANNING = "planning"
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    DEPLOYMENT = "deployment"
+    VERIFICATION = "verification"
+    DONE = "done"
+
+    @property
+    def order(self) -> int:
+        return _STEP_ORDER.index(self)
+
+
+_STEP_ORDER = list(Step)
+
+
+class Stage(StrEnum):
+    DISCOVERY = "discovery"
+    DELIVERY = "delivery"
+    OPERATION = "operation"
+    SUPPORT = "support"
+
+
+def normalise(name: str) -> str:
+    """Matching key of a type or status name: trimmed, inner blanks collapsed, Unicode case-folded."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class TypeRule:
+    """What a source issue type becomes. ``level=None`` means "not a work item" (e.g. an Aha! release)."""
+
+    level: Level | None
+    flow_type: FlowItemType = FlowItemType.FEATURE
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    step: Step
+    stage: Stage = Stage.DELIVERY
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class WorkMapping:
+    """A source's mapping: types → level + flow type, statuses → step + stage + active/waiting."""
+
+    types: Mapping[str, TypeRule] = field(default_factory=dict)
+    statuses: Mapping[str, StatusRule] = field(default_factory=dict)
+    # Fallback for statuses by the source's own category (Jira: new / indeterminate / done).
+    status_categories: Mapping[str, StatusRule] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", {normalise(k): v for k, v in self.types.items()})
+        object.__setattr__(self, "statuses", {normalise(k): v for k, v in self.statuses.items()})
+        object.__setattr__(self, "status_categories", {normalise(k): v for k, v in self.status_categories.items()})
+
+    def type_rule(self, name: str) -> TypeRule | None:
+        return self.types.get(normalise(name))
+
+    def status_rule(self, name: str, category: str | None = None) -> StatusRule | None:
+        rule = self.statuses.get(normalise(name))
+        if rule is None and category:
+            rule = self.status_categories.get(normalise(category))
+        return rule
+
+    def merged(self, other: WorkMapping) -> WorkMapping:
+        """This mapping with ``other``'s rules on top (a workspace's configuration over the defaults)."""
+        return WorkMapping(
+            types={**self.types, **other.types},
+            statuses={**self.statuses, **other.statuses},
+            status_categories={**self.status_categories, **other.status_categories},
+        )
+
+
+
+@dataclass(frozen=True)
+class MappingReport:
+    """What a mapping does not cover: reported by ``okrflow mappings check`` and every sync, never dropped."""
+
+    unmapped_types: tuple[str, ...] = ()
+    unmapped_statuses: tuple[str, ...] = ()
+    by_category: tuple[str, ...] = ()  # statuses mapped only through their category fallback
+
+    @property
+    def complete(self) -> bool:
+        return not self.unmapped_types and not self.unmapped_statuses
+
+
+def check_mapping(
+    mapping: WorkMapping, types: Iterable[str], statuses: Iterable[tuple[str, str | None]]
+) -> MappingReport:
+    """Which of the given type names and (status, category) pairs the mapping does not cover."""
+    unmapped_types = sorted({t for t in types if mapping.type_rule(t) is None}, key=normalise)
+    missing, by_category = set(), set()
+    for name, category in statuses:
+        if normalise(name) in mapping.statuses:
+            continue
+        if category and normalise(category) in mapping.status_categories:
+            by_category.add(name)
+        else:
+            missing.add(name)
+    return MappingReport(
+        tuple(unmapped_types), tuple(sorted(missing, key=normalise)), tuple(sorted(by_category, key=normalise))
+    )
+
+
+def is_backward(from_step: Step | None, to_step: Step) -> bool:
+    """A move to an earlier step than where the item was: rework (reopening counts too)."""
+    return from_step is not None and to_step.order < from_step.order
+
+
+_W, _A = False, True
+COMMON_STATUSES: dict[str, StatusRule] = {
+    "backlog": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+    "open": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+    "new": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+    "to do": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+    "funnel": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+    "analysis": StatusRule(Step.PLANNING, Stage.DISCOVERY, _A),
+    "refinement": StatusRule(Step.PLANNING, Stage.DISCOVERY, _A),
+    "ready": StatusRule(Step.PLANNING, Stage.DELIVERY, _W),
+    "selected for development": StatusRule(Step.PLANNING, Stage.DELIVERY, _W),
+    "ready for development": StatusRule(Step.PLANNING, Stage.DELIVERY, _W),
+    "in progress": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _A),
+    "in development": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _A),
+    "blocked": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _W),
+    "code review": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _W),
+    "in review": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _W),
+    "ready for qa": StatusRule(Step.TESTING, Stage.DELIVERY, _W),
+    "ready for test": StatusRule(Step.TESTING, Stage.DELIVERY, _W),
+    "in qa": StatusRule(Step.TESTING, Stage.DELIVERY, _A),
+    "testing": StatusRule(Step.TESTING, Stage.DELIVERY, _A),
+    "in test": StatusRule(Step.TESTING, Stage.DELIVERY, _A),
+    "ready for release": StatusRule(Step.DEPLOYMENT, Stage.DELIVERY, _W),
+    "ready to deploy": StatusRule(Step.DEPLOYMENT, Stage.DELIVERY, _W),
+    "deploying": StatusRule(Step.DEPLOYMENT, Stage.OPERATION, _A),
+    "verification": StatusRule(Step.VERIFICATION, Stage.OPERATION, _A),
+    "uat": StatusRule(Step.VERIFICATION, Stage.OPERATION, _A),
+    "done": StatusRule(Step.DONE, Stage.OPERATION, _W),
+    "closed": StatusRule(Step.DONE, Stage.OPERATION, _W),
+    "resolved": StatusRule(Step.DONE, Stage.OPERATION, _W),
+    "released": StatusRule(Step.DONE, Stage.OPERATION, _W),
+    "accepted": StatusRule(Step.DONE, Stage.OPERATION, _W),
+    "won't do": StatusRule(Step.DONE, Stage.OPERATION, _W),
+}
+
+JIRA_STATUS_CATEGORIES: dict[str, StatusRule] = {
+    "new": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),  # "To Do" category
+    "indeterminate": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _A),  # "In Progress" category
+    "done": StatusRule(Step.DONE, Stage.OPERATION, _W),
+}
+
+DEFAULT_MAPPINGS: dict[str, WorkMapping] = {
+    "jira": WorkMapping(
+        types={
+            "Epic": TypeRule(Level.EPIC, FlowItemType.FEATURE),
+            "Story": TypeRule(Level.STORY, FlowItemType.FEATURE),
+            "Bug": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Task": TypeRule(Level.TASK, FlowItemType.FEATURE),
+            "Sub-task": TypeRule(Level.TASK, FlowItemType.FEATURE),
+            "Subtask": TypeRule(Level.TASK, FlowItemType.FEATURE),
+        },
+        statuses=COMMON_STATUSES,
+        status_categories=JIRA_STATUS_CATEGORIES,
+    ),
+    "rally": WorkMapping(
+        types={
+            "PortfolioItem/Initiative": TypeRule(Level.INITIATIVE, FlowItemType.FEATURE),
+            "PortfolioItem/Feature": TypeRule(Level.FEATURE, FlowItemType.FEATURE),
+            "HierarchicalRequirement": TypeRule(Level.STORY, FlowItemType.FEATURE),
+            "Defect": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Task": TypeRule(Level.TASK, FlowItemType.FEATURE),
+        },
+        statuses=COMMON_STATUSES
+        | {
+            "defined": StatusRule(Step.PLANNING, Stage.DELIVERY, _W),
+            "completed": StatusRule(Step.TESTING, Stage.DELIVERY, _W),
+        },
+    ),
+    "aha": WorkMapping(
+        types={
+            "Initiative": TypeRule(Level.INITIATIVE, FlowItemType.FEATURE),
+            "Epic": TypeRule(Level.EPIC, FlowItemType.FEATURE),
+            "Feature": TypeRule(Level.FEATURE, FlowItemType.FEATURE),
+            "Requirement": TypeRule(Level.STORY, FlowItemType.FEATURE),
+            "Release": TypeRule(None, note="an Aha! release is a time box, not a work item"),
+        },
+        statuses=COMMON_STATUSES
+        | {
+            "under consideration": StatusRule(Step.BACKLOG, Stage.DISCOVERY, _W),
+            "ready to develop": StatusRule(Step.PLANNING, Stage.DELIVERY, _W),
+            "shipped": StatusRule(Step.DONE, Stage.OPERATION, _W),
+        },
+    ),
+    "github": WorkMapping(
+        types={"Issue": TypeRule(Level.STORY, FlowItemType.FEATURE), "Bug": TypeRule(Level.STORY, FlowItemType.DEFECT)},
+        statuses={
+            "open": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _A),
+            "closed": StatusRule(Step.DONE, Stage.OPERATION),
+        },
+    ),
+    "gitlab": WorkMapping(
+        types={
+            "Issue": TypeRule(Level.STORY, FlowItemType.FEATURE),
+            "Bug": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Incident": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Task": TypeRule(Level.TASK),
+        },
+        statuses={
+            "opened": StatusRule(Step.DEVELOPMENT, Stage.DELIVERY, _A),
+            "closed": StatusRule(Step.DONE, Stage.OPERATION),
+        },
+    ),
+}
