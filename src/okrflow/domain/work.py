@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -114,7 +115,6 @@ class WorkMapping:
             statuses={**self.statuses, **other.statuses},
             status_categories={**self.status_categories, **other.status_categories},
         )
-
 
 
 @dataclass(frozen=True)
@@ -256,3 +256,67 @@ DEFAULT_MAPPINGS: dict[str, WorkMapping] = {
         },
     ),
 }
+
+
+# ---------------------------------------------------------------- records that connectors produce
+
+
+@dataclass(frozen=True)
+class StatusChangeRecord:
+    at: datetime
+    to_status: str
+    from_status: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class FieldChangeRecord:
+    at: datetime
+    field: str
+    from_value: str = ""
+    to_value: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class WorkRecord:
+    """One work item as a connector read it from its source, before mapping."""
+
+    external_id: str
+    issue_type: str
+    status: str
+    created: datetime
+    title: str = ""
+    key: str = ""
+    url: str = ""
+    status_category: str | None = None
+    resolved: datetime | None = None
+    updated: datetime | None = None
+    parent_external_id: str | None = None
+    labels: tuple[str, ...] = ()
+    story_points: float | None = None
+    assignee: str | None = None
+    history: tuple[StatusChangeRecord, ...] = ()
+    field_changes: tuple[FieldChangeRecord, ...] = ()
+    kr_refs: tuple[str, ...] = ()  # key results named by the source (e.g. an "OKR" field)
+
+    def problems(self) -> list[str]:
+        """What makes this record unusable (an import with any such record writes nothing)."""
+        out = []
+        if not self.external_id.strip():
+            out.append("external id is empty")
+        if not self.issue_type.strip():
+            out.append("issue type is empty")
+        if not self.status.strip():
+            out.append("status is empty")
+        for name in ("created", "resolved", "updated"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                out.append(f"{name} has no time zone")
+        if self.resolved is not None and self.resolved < self.created:
+            out.append("resolved lies before created")
+        if self.story_points is not None and not (self.story_points == self.story_points and self.story_points >= 0):
+            out.append("story points must be a number ≥ 0")
+        if self.parent_external_id is not None and self.parent_external_id == self.external_id:
+            out.append("an item cannot be its own parent")
+        return out

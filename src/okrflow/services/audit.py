@@ -16,7 +16,7 @@ from okrflow.domain.errors import PermissionDeniedError
 from okrflow.store.models import AuditEntry
 
 # Columns that never reach the audit log (secrets are stored hashed, but even hashes stay out).
-SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "csrf_token"})
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "csrf_token", "credentials"})
 _PG_AUDIT_LOCK = 0x6F6B72666C6F77  # "okrflow": serialises appends so the chain never forks
 _HEAD_KEY = "okrflow_audit_head"
 

@@ -1,0 +1,190 @@
+"""Sources of work (Jira, GitHub, GitLab, files): settings, mappings over the defaults, encrypted credentials.
+
+Credentials are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under a key from ``OKRFLOW_SECRET_KEY``;
+they are never returned by the API, printed or logged. Without the key, storing credentials is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from okrflow.domain.access import Actor, Permission
+from okrflow.domain.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from okrflow.domain.work import (
+    DEFAULT_MAPPINGS,
+    FlowItemType,
+    Level,
+    Stage,
+    StatusRule,
+    Step,
+    TypeRule,
+    WorkMapping,
+)
+from okrflow.services import records
+from okrflow.services.tenancy import get_workspace
+from okrflow.store.models_work import Source
+
+KINDS = ("jira", "github", "gitlab", "files")
+SECRET_ENV = "OKRFLOW_SECRET_KEY"  # noqa: S105 - the name of the variable, not a secret
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+def _fernet() -> Fernet:
+    key = os.environ.get(SECRET_ENV)
+    if not key:
+        raise ConfigurationError(
+            f"set {SECRET_ENV} to store connector credentials (generate one with `okrflow secret generate`)"
+        )
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise ConfigurationError(f"{SECRET_ENV} is not a valid key (32 url-safe base64-encoded bytes)") from None
+
+
+def generate_secret_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def encrypt_credentials(credentials: dict[str, str]) -> str:
+    return _fernet().encrypt(json.dumps(credentials, sort_keys=True).encode()).decode()
+
+
+def decrypt_credentials(token: str | None) -> dict[str, str]:
+    if not token:
+        return {}
+    try:
+        return dict(json.loads(_fernet().decrypt(token.encode())))
+    except InvalidToken:
+        raise ConfigurationError(f"the stored credentials cannot be decrypted with this {SECRET_ENV}") from None
+
+
+def parse_mapping(raw: dict[str, Any] | None) -> WorkMapping:
+    """``{"types": {"Spike": {"level": "task", "flow_type": "risk"}}, "statuses": {"QA": {"step": "testing",
+    "stage": "delivery", "active": true}}}`` → rules (validated, with the field named on error)."""
+    raw = raw or {}
+    unknown = set(raw) - {"types", "statuses", "status_categories"}
+    if unknown:
+        raise InvalidInputError(f"unknown mapping section {sorted(unknown)[0]!r}", field="mapping")
+    types: dict[str, TypeRule] = {}
+    for name, rule in (raw.get("types") or {}).items():
+        try:
+            level = None if rule.get("level") in (None, "none") else Level(rule["level"])
+            types[name] = TypeRule(level, FlowItemType(rule.get("flow_type", "feature")), rule.get("note", ""))
+        except (ValueError, KeyError, AttributeError):
+            raise InvalidInputError(
+                f"mapping for type {name!r} needs level (theme…task or none) "
+                "and flow_type (feature, defect, risk, debt)",
+                field=f"mapping.types.{name}",
+            ) from None
+    statuses: dict[str, StatusRule] = {}
+    categories: dict[str, StatusRule] = {}
+    for section, target in (("statuses", statuses), ("status_categories", categories)):
+        for name, rule in (raw.get(section) or {}).items():
+            try:
+                target[name] = StatusRule(
+                    Step(rule["step"]), Stage(rule.get("stage", "delivery")), bool(rule.get("active", False))
+                )
+            except (ValueError, KeyError, AttributeError):
+                raise InvalidInputError(
+                    f"mapping for status {name!r} needs step (backlog…done), stage and active",
+                    field=f"mapping.{section}.{name}",
+                ) from None
+    return WorkMapping(types=types, statuses=statuses, status_categories=categories)
+
+
+def mapping_for(source: Source) -> WorkMapping:
+    """The kind's default mapping with the source's own rules on top."""
+    base = DEFAULT_MAPPINGS.get(source.kind, WorkMapping())
+    return base.merged(parse_mapping(source.mapping))
+
+
+def list_sources(session: Session, actor: Actor, workspace_id: int) -> list[Source]:
+    get_workspace(session, actor, workspace_id)
+    return list(session.scalars(select(Source).where(Source.workspace_id == workspace_id).order_by(Source.name)))
+
+
+def get_source(session: Session, actor: Actor, source_id: int) -> Source:
+    src = session.get(Source, source_id)
+    if src is None or not actor.is_member_of(src.workspace_id):
+        raise NotFoundError(f"source {source_id} does not exist")
+    return src
+
+
+def source_by_name(session: Session, actor: Actor, workspace_id: int, name: str) -> Source:
+    src = session.scalar(select(Source).where(Source.workspace_id == workspace_id, Source.name == name))
+    if src is None:
+        raise NotFoundError(f"no source named {name!r} in this workspace")
+    return get_source(session, actor, src.id)
+
+
+def create_source(
+    session: Session,
+    actor: Actor,
+    workspace_id: int,
+    name: str,
+    kind: str,
+    *,
+    base_url: str = "",
+    settings: dict[str, Any] | None = None,
+    mapping: dict[str, Any] | None = None,
+    credentials: dict[str, str] | None = None,
+    team_id: int | None = None,
+) -> Source:
+    get_workspace(session, actor, workspace_id)
+    if not actor.can(Permission.ADMIN, workspace_id):
+        raise PermissionDeniedError("adding a source of work needs the admin role")
+    if kind not in KINDS:
+        raise InvalidInputError(f"source kind is one of {', '.join(KINDS)}", field="kind")
+    if not NAME_RE.match(name):
+        raise InvalidInputError("a source name is lower-case letters, digits, '_', '.', '-'", field="name")
+    if session.scalar(select(Source.id).where(Source.workspace_id == workspace_id, Source.name == name)):
+        raise ConflictError(f"a source named {name!r} exists already", field="name")
+    parse_mapping(mapping)
+    src = Source(
+        workspace_id=workspace_id,
+        name=name,
+        kind=kind,
+        base_url=base_url.rstrip("/"),
+        settings=settings or {},
+        mapping=mapping or {},
+        credentials=encrypt_credentials(credentials) if credentials else None,
+        team_id=team_id,
+    )
+    return records.created(session, actor, src, entity_type="source", workspace_id=workspace_id)
+
+
+def update_source(
+    session: Session, actor: Actor, source_id: int, changes: dict[str, Any], expected_version: int | None = None
+) -> Source:
+    src = get_source(session, actor, source_id)
+    if not actor.can(Permission.ADMIN, src.workspace_id):
+        raise PermissionDeniedError("changing a source of work needs the admin role")
+    changes = dict(changes)
+    if "mapping" in changes:
+        parse_mapping(changes["mapping"])
+    if "credentials" in changes:
+        creds = changes.pop("credentials")
+        changes["credentials"] = encrypt_credentials(creds) if creds else None
+    return records.update(
+        session,
+        actor,
+        src,
+        entity_type="source",
+        changes=changes,
+        allowed=("base_url", "settings", "mapping", "credentials", "team_id", "cursor"),
+        expected_version=expected_version,
+        workspace_id=src.workspace_id,
+    )
