@@ -161,3 +161,32 @@ def test_credentials_are_encrypted_and_never_audited(db, admin_setup, admin_acto
         assert sources.decrypt_credentials(stored) == {"token": "t0p-secret"}
         entry = audit.history(s, admin_actor, workspace_id=admin_setup.workspace_id, entity_type="source")[0]
         assert "credentials" not in entry.after and "t0p" not in str(entry.after)
+
+
+def test_bulk_written_rows_read_back_exactly(db, admin_actor, source_id):
+    at = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)  # microseconds, around a DST change in Europe
+    r = WorkRecord(
+        external_id="x1",
+        key="CN-1",
+        issue_type="Story",
+        status="进行中",
+        created=at,
+        title="Ünïcødé “title”",
+        labels=("okr:KR-12", "支付"),
+        story_points=2.5,
+        assignee="Zoë",
+        history=(StatusChangeRecord(at + timedelta(microseconds=1), "进行中", "待办", "李雷"),),
+    )
+    imports.import_records(db, admin_actor, source_id, [r])
+    with db.read() as s:
+        item = s.scalar(select(WorkItem))
+        change = s.scalar(select(StatusChange))
+        assert (item.created, item.labels, item.story_points, item.title) == (at, ["okr:KR-12", "支付"], 2.5, r.title)
+        assert (change.at, change.from_status, change.to_status, change.author) == (
+            at + timedelta(microseconds=1),
+            "待办",
+            "进行中",
+            "李雷",
+        )
+        # SQL comparisons on the stored text (SQLite) or timestamptz (PostgreSQL) agree with Python's
+        assert s.scalar(select(func.count()).select_from(StatusChange).where(StatusChange.at > at)) == 1

@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
@@ -27,6 +26,7 @@ from okrflow.domain.errors import InvalidInputError, OkrflowError, PermissionDen
 from okrflow.domain.work import WorkMapping, WorkRecord, check_mapping
 from okrflow.services import audit
 from okrflow.services.sources import get_source, mapping_for
+from okrflow.store import bulk
 from okrflow.store.db import Database
 from okrflow.store.models_work import FieldChange, Source, StatusChange, SyncRun, WorkItem
 
@@ -54,10 +54,35 @@ class ImportResult:
     cursor_after: str | None = None
 
 
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
 def content_hash(rec: WorkRecord) -> str:
-    """SHA-256 of everything an import stores about the record: equal hash, nothing to write."""
-    data = asdict(rec)
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    """SHA-256 of everything an import stores about the record: equal hash, nothing to write.
+
+    Built from plain tuples (not ``dataclasses.asdict``, which deep-copies and is ~10x slower at 1M changes).
+    """
+    parts = (
+        rec.external_id,
+        rec.issue_type,
+        rec.status,
+        _ts(rec.created),
+        rec.title,
+        rec.key,
+        rec.url,
+        rec.status_category,
+        _ts(rec.resolved),
+        _ts(rec.updated),
+        rec.parent_external_id,
+        rec.labels,
+        rec.story_points,
+        rec.assignee,
+        rec.kr_refs,
+        tuple((h.at.timestamp(), h.to_status, h.from_status, h.author) for h in rec.history),
+        tuple((f.at.timestamp(), f.field, f.from_value, f.to_value, f.author) for f in rec.field_changes),
+    )
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def validate(records: list[WorkRecord]) -> list[str]:
@@ -227,15 +252,19 @@ def _write(
     total = len(new_rows) + len(changed_rows)
     done = 0
     table = WorkItem.__table__
-    for start in range(0, len(new_rows), CHUNK):
-        chunk = new_rows[start : start + CHUNK]
+    if new_rows:
         now = datetime.now(UTC)
-        rows = [r | {"version": 1, "created_at": now, "updated_at": now} for _, r in chunk]
-        returned = s.execute(insert(table).returning(table.c.id, table.c.external_id), rows).all()
-        ids = {ext: item_id for item_id, ext in returned}
-        for rec, _ in chunk:
-            touched.append((ids[rec.external_id], rec, True))
-        done += len(chunk)
+        columns = [*new_rows[0][1].keys(), "version", "created_at", "updated_at"]
+        bulk.insert_rows(s, table, columns, ((*row.values(), 1, now, now) for _, row in new_rows))
+        ids = dict(
+            s.execute(
+                select(WorkItem.external_id, WorkItem.id).where(
+                    WorkItem.source_id == src.id, WorkItem.last_run_id == run_id
+                )
+            ).all()
+        )
+        touched.extend((ids[rec.external_id], rec, True) for rec, _ in new_rows)
+        done += len(new_rows)
         progress("items", done, total)
     if changed_rows:
         # Bind names must differ from column names in a multi-row UPDATE: prefix them with "b_".
@@ -310,7 +339,8 @@ def _write_history(
                 )
             )
         }
-    status_rows, field_rows = [], []
+    status_rows: list[tuple[Any, ...]] = []
+    field_rows: list[tuple[Any, ...]] = []
     for item_id, rec, _ in touched:
         seen: set[tuple[int, datetime, str, str]] = set()
         for h in rec.history:
@@ -318,36 +348,19 @@ def _write_history(
             if k in have_status or k in seen:
                 continue
             seen.add(k)
-            status_rows.append(
-                {
-                    "work_item_id": item_id,
-                    "at": h.at,
-                    "from_status": h.from_status,
-                    "to_status": h.to_status,
-                    "author": h.author,
-                }
-            )
+            status_rows.append((item_id, h.at, h.from_status, h.to_status, h.author))
         fseen: set[tuple[int, datetime, str, str]] = set()
         for fc in rec.field_changes:
             k = (item_id, fc.at, fc.field, fc.to_value)
             if k in have_field or k in fseen:
                 continue
             fseen.add(k)
-            field_rows.append(
-                {
-                    "work_item_id": item_id,
-                    "at": fc.at,
-                    "field": fc.field,
-                    "from_value": fc.from_value,
-                    "to_value": fc.to_value,
-                    "author": fc.author,
-                }
-            )
-    for start in range(0, len(status_rows), CHUNK * 5):
-        s.execute(insert(StatusChange.__table__), status_rows[start : start + CHUNK * 5])
-        progress("status changes", min(start + CHUNK * 5, len(status_rows)), len(status_rows))
-    for start in range(0, len(field_rows), CHUNK * 5):
-        s.execute(insert(FieldChange.__table__), field_rows[start : start + CHUNK * 5])
+            field_rows.append((item_id, fc.at, fc.field, fc.from_value, fc.to_value, fc.author))
+    status_cols = ("work_item_id", "at", "from_status", "to_status", "author")
+    bulk.insert_rows(s, StatusChange.__table__, status_cols, status_rows)
+    progress("status changes", len(status_rows), len(status_rows))
+    field_cols = ("work_item_id", "at", "field", "from_value", "to_value", "author")
+    bulk.insert_rows(s, FieldChange.__table__, field_cols, field_rows)
     result.status_changes = len(status_rows)
     result.field_changes = len(field_rows)
 
