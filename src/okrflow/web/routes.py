@@ -328,7 +328,10 @@ def _account_data(db: Database, ctx: Ctx) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
+    from okrflow.web import okr_routes
+
     _install_error_handlers(app)
+    okr_routes.install(app)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:
@@ -400,7 +403,9 @@ def install(app: FastAPI) -> None:
         if ctx.workspace is None:
             return render(request, "home.html", ctx, counts=None, nav="home")
         counts = _workspace_counts(_db(request), ctx, ctx.workspace)
-        return render(request, "home.html", ctx, counts=counts, nav="home")
+        with _db(request).read() as s:
+            okrs = okr_routes.home_okr_summary(s, ctx, ctx.workspace)
+        return render(request, "home.html", ctx, counts=counts, okrs=okrs, nav="home")
 
     # ---------------------------------------------------------------- teams
 

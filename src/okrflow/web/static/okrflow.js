@@ -47,6 +47,39 @@
     });
   });
 
+  // Filters that apply on change (the form keeps a submit button inside <noscript>).
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-autosubmit]");
+    if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); }
+  });
+
+  // Keep a range slider and its number field in step (check-in confidence).
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    var sel = el.getAttribute && el.getAttribute("data-sync");
+    if (!sel) { return; }
+    var other = document.querySelector(sel);
+    if (other && other.value !== el.value) { other.value = el.value; }
+  });
+
+  // The key-result form shows only the fields of the chosen direction.
+  function showDirectionFields(root) {
+    (root || document).querySelectorAll("form[data-kr-form]").forEach(function (form) {
+      var select = form.querySelector("[data-direction-select]");
+      if (!select) { return; }
+      form.querySelectorAll("[data-for-direction]").forEach(function (el) {
+        var show = el.getAttribute("data-for-direction").split(" ").indexOf(select.value) >= 0;
+        el.hidden = !show;
+        el.querySelectorAll("input, textarea, select").forEach(function (input) { input.disabled = !show; });
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-direction-select]")) { showDirectionFields(document); }
+  });
+  document.addEventListener("DOMContentLoaded", function () { showDirectionFields(document); });
+  document.addEventListener("htmx:afterSettle", function () { showDirectionFields(document); });
+
   document.addEventListener("focusin", function (event) {
     if (event.target.matches && event.target.matches("[data-select-on-focus]")) { event.target.select(); }
   });
