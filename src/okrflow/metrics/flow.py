@@ -68,7 +68,12 @@ class Segments:
 
 
 def _micros(series: pl.Series) -> I64:
-    return series.dt.replace_time_zone(None).dt.cast_time_unit("us").cast(pl.Int64).to_numpy().astype(np.int64)
+    """Microseconds since the epoch (UTC) as int64, without extra copies."""
+    return np.asarray(series.dt.epoch("us").to_numpy(), dtype=np.int64)
+
+
+def _ints(series: pl.Series) -> I64:
+    return np.asarray(series.to_numpy(), dtype=np.int64)
 
 
 def _status_codes(
@@ -78,7 +83,11 @@ def _status_codes(
     names = rules["status"].to_list()
     code_of = {name: i for i, name in enumerate(names)}
     unmapped = len(names)
-    codes = statuses.replace_strict(code_of, default=unmapped, return_dtype=pl.Int32).to_numpy().astype(np.int32)
+    # An Enum of the distinct names: its physical codes index the few names, which are mapped in Python.
+    categories = statuses.drop_nulls().unique().sort().to_list()
+    lut = np.array([code_of.get(c, unmapped) for c in categories], dtype=np.int32)
+    physical = np.asarray(statuses.cast(pl.Enum(categories)).to_physical().to_numpy(), dtype=np.int64)
+    codes = lut[physical] if len(lut) else np.zeros(len(physical), dtype=np.int32)
     steps = [*rules["step"].to_list(), UNMAPPED]
     order = np.array([*rules["step_order"].to_list(), -1], dtype=np.int16)
     active = np.array([*rules["active"].to_list(), False], dtype=np.bool_)
@@ -86,14 +95,19 @@ def _status_codes(
 
 
 def build_segments(frames: FlowFrames, now: datetime) -> Segments:
-    items = frames.items.sort("item_id") if not frames.items["item_id"].is_sorted() else frames.items
+    items = frames.items if frames.items["item_id"].is_sorted() else frames.items.sort("item_id")
     ch = frames.changes
-    if len(ch):
-        ch = ch.with_row_index("_pos").sort("item_id", "at", "_pos") if not _ordered(ch) else ch
-    item_ids = items["item_id"].to_numpy().astype(np.int64)
-    n, m = len(item_ids), len(ch)
-    ch_item = np.searchsorted(item_ids, ch["item_id"].to_numpy().astype(np.int64)) if m else np.zeros(0, np.int64)
-    if m and (np.any(ch_item >= n) or np.any(item_ids[np.minimum(ch_item, n - 1)] != ch["item_id"].to_numpy())):
+    m = len(ch)
+    ch_ids = _ints(ch["item_id"]) if m else np.zeros(0, np.int64)
+    at = _micros(ch["at"]) if m else np.zeros(0, np.int64)
+    if m and not _ordered(ch_ids, at):
+        order = np.lexsort((np.arange(m), at, ch_ids))  # stable: ties keep the stored order
+        ch = ch[order]
+        ch_ids, at = ch_ids[order], at[order]
+    item_ids = _ints(items["item_id"])
+    n = len(item_ids)
+    ch_item = np.searchsorted(item_ids, ch_ids) if m else np.zeros(0, np.int64)
+    if m and (ch_item.max() >= n or np.any(item_ids[ch_item] != ch_ids)):
         raise ValueError("a status change refers to an item that is not in the items frame")
     counts = np.bincount(ch_item, minlength=n).astype(np.int64)
     first_change = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -101,14 +115,14 @@ def build_segments(frames: FlowFrames, now: datetime) -> Segments:
     total = n + m
 
     # Status of the initial segment: the first change's from_status, else the current status.
-    all_status = pl.concat([items["status"], ch["to_status"] if m else pl.Series([], dtype=pl.Utf8)])
+    current = items["status"]
     if m:
-        first_from = ch["from_status"].gather(pl.Series(np.minimum(first_change, m - 1)))
-        has_change = counts > 0
-        init_status = pl.Series(
-            np.where(has_change & (first_from.to_numpy() != ""), first_from.to_numpy(), items["status"].to_numpy())
-        )
+        first_from = ch["from_status"].gather(np.minimum(first_change, m - 1))
+        use_from = pl.Series(counts > 0) & (first_from != "")
+        init_status = pl.select(pl.when(use_from).then(first_from).otherwise(current)).to_series()
         all_status = pl.concat([init_status.cast(pl.Utf8), ch["to_status"]])
+    else:
+        all_status = current
     codes, step_names, order_lut, active_lut = _status_codes(all_status, frames.rules)
 
     start = np.empty(total, dtype=np.int64)
@@ -118,7 +132,6 @@ def build_segments(frames: FlowFrames, now: datetime) -> Segments:
     created = _micros(items["created"])
     if m:
         ch_pos = np.arange(m, dtype=np.int64) + ch_item + 1
-        at = _micros(ch["at"])
         start[ch_pos] = at
         code[ch_pos] = codes[n:]
         first_at = np.where(counts > 0, at[np.minimum(first_change, m - 1)], created)
@@ -126,7 +139,7 @@ def build_segments(frames: FlowFrames, now: datetime) -> Segments:
     else:
         start[init_pos] = created
     code[init_pos] = codes[:n]
-    now_us = int((now.timestamp()) * 1_000_000)
+    now_us = int(now.timestamp() * 1_000_000)
     end = np.empty(total, dtype=np.int64)
     end[:-1] = start[1:]
     end[bounds[1:] - 1] = np.maximum(now_us, start[bounds[1:] - 1])
@@ -145,12 +158,12 @@ def build_segments(frames: FlowFrames, now: datetime) -> Segments:
     )
 
 
-def _ordered(ch: pl.DataFrame) -> bool:
+def _ordered(ids: I64, at: I64) -> bool:
     """True when changes are sorted by item and, within an item, by time (the store's ORDER BY)."""
-    ids = ch["item_id"].to_numpy()
-    at = _micros(ch["at"])
-    same = ids[1:] == ids[:-1]
-    return bool(np.all(ids[1:] >= ids[:-1]) and np.all(at[1:][same] >= at[:-1][same]))
+    if len(ids) < 2:
+        return True
+    d_ids = np.diff(ids)
+    return bool(np.all(d_ids >= 0) and np.all((d_ids > 0) | (np.diff(at) >= 0)))
 
 
 def item_timings(frames: FlowFrames, now: datetime) -> pl.DataFrame:
