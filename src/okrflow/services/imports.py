@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +52,7 @@ class ImportResult:
     unmapped_statuses: list[str] = field(default_factory=list)
     by_category: list[str] = field(default_factory=list)
     cursor_after: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -168,6 +169,7 @@ def _finish_run(db: Database, run_id: int, result: ImportResult, status: str) ->
             "unmapped_statuses": result.unmapped_statuses,
             "statuses_mapped_by_category": result.by_category,
             "field_changes": result.field_changes,
+            "warnings": result.warnings[:1000],
         }
 
 
@@ -179,12 +181,18 @@ def import_records(
     *,
     cursor_after: str | None = None,
     progress: Progress = _no_progress,
+    status_categories: Mapping[str, str] | None = None,
+    warnings: Iterable[str] = (),
 ) -> ImportResult:
     """Write ``records`` for the source as one sync run. Raises :class:`InvalidInputError` (with ``errors``)
-    when any record is bad — then nothing but the failed run row is written."""
+    when any record is bad — then nothing but the failed run row is written.
+
+    ``status_categories`` (status name → the source's category, e.g. Jira's ``/status``) lets the mapping
+    report count history statuses mapped through their category fallback instead of as unmapped; ``warnings``
+    (what a connector read but kept out, e.g. a negative estimate) are kept in the run's report."""
     run_id, _cursor_before = start_run(db, actor, source_id)
     recs = list(records)
-    result = ImportResult(run_id=run_id, cursor_after=cursor_after)
+    result = ImportResult(run_id=run_id, cursor_after=cursor_after, warnings=list(warnings))
     problems = validate(recs)
     if problems:
         result.rejected = len({p.split(":", 1)[0] for p in problems})
@@ -199,7 +207,7 @@ def import_records(
         )
     try:
         with db.write() as s:
-            _write(s, actor, source_id, run_id, recs, result, progress)
+            _write(s, actor, source_id, run_id, recs, result, progress, status_categories or {})
     except OkrflowError as exc:
         result.errors = [exc.message]
         _finish_run(db, run_id, ImportResult(run_id=run_id, errors=[exc.message]), "failed")
@@ -219,13 +227,17 @@ def _write(
     recs: list[WorkRecord],
     result: ImportResult,
     progress: Progress,
+    status_categories: Mapping[str, str],
 ) -> None:
     src = get_source(s, actor, source_id)
     mapping = mapping_for(src)
     report = check_mapping(
         mapping,
         {r.issue_type for r in recs},
-        {(r.status, r.status_category) for r in recs} | {(h.to_status, None) for r in recs for h in r.history},
+        {(r.status, r.status_category) for r in recs}
+        | {(h.to_status, status_categories.get(h.to_status)) for r in recs for h in r.history}
+        # the status an item started in counts toward its flow time too
+        | {(h.from_status, status_categories.get(h.from_status)) for r in recs for h in r.history if h.from_status},
     )
     result.unmapped_types = list(report.unmapped_types)
     result.unmapped_statuses = list(report.unmapped_statuses)
