@@ -207,6 +207,25 @@ DEFAULT_MAPPINGS: dict[str, WorkMapping] = {
         statuses=COMMON_STATUSES,
         status_categories=JIRA_STATUS_CATEGORIES,
     ),
+    # Generic files: our own vocabulary plus the common tool names.
+    "files": WorkMapping(
+        types={
+            "Theme": TypeRule(Level.THEME),
+            "Initiative": TypeRule(Level.INITIATIVE),
+            "Epic": TypeRule(Level.EPIC),
+            "Feature": TypeRule(Level.FEATURE),
+            "Story": TypeRule(Level.STORY),
+            "User Story": TypeRule(Level.STORY),
+            "Bug": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Defect": TypeRule(Level.STORY, FlowItemType.DEFECT),
+            "Risk": TypeRule(Level.STORY, FlowItemType.RISK),
+            "Debt": TypeRule(Level.STORY, FlowItemType.DEBT),
+            "Tech Debt": TypeRule(Level.STORY, FlowItemType.DEBT),
+            "Task": TypeRule(Level.TASK),
+            "Sub-task": TypeRule(Level.TASK),
+        },
+        statuses=COMMON_STATUSES,
+    ),
     "rally": WorkMapping(
         types={
             "PortfolioItem/Initiative": TypeRule(Level.INITIATIVE, FlowItemType.FEATURE),
