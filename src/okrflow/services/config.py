@@ -1,9 +1,10 @@
 """Configuration as code: ``okrflow.yaml``, validated by Pydantic, applied idempotently.
 
-The file describes what a workspace should look like (today: the workspace and its team tree; later also
-mappings, metric definitions and alert rules). ``check`` finds every problem without a database (for CI),
-``apply`` brings the database in line with the file: it creates and updates, never deletes, and a second
-apply of the same file changes nothing and writes no audit entry.
+The file describes what a workspace should look like: the workspace and its team tree, its OKR settings and
+north-star metric, and the metric definitions of its KPI catalog (later also mappings and alert rules).
+``check`` finds every problem without a database (for CI), ``apply`` brings the database in line with the
+file: it creates and updates, never deletes, and a second apply of the same file changes nothing and writes
+no audit entry. A changed metric definition becomes a new version of the metric (nothing is edited in place).
 
 Adding a section: add a field to :class:`OkrflowConfig` (its model with ``extra="forbid"``) and a function
 ``(session, actor, config, report)`` to ``_APPLIERS``.
@@ -18,17 +19,20 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor
 from okrflow.domain.errors import ConfigurationError
 from okrflow.services import tenancy
 from okrflow.store.db import Database
-from okrflow.store.models import Team, Workspace
+from okrflow.store.models import Person, Team, Workspace
+from okrflow.store.models_okr import Metric
 
 CONFIG_VERSION = 1
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+METRIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+APPLY_REASON = "okrflow.yaml via config apply"
 TeamKind = Literal["product", "platform", "enabling", "complicated-subsystem", "leadership", "other"]
 
 
@@ -55,6 +59,116 @@ class TeamConfig(_Section):
     description: str = ""
 
 
+class ConfidenceConfig(_Section):
+    on_track: float = Field(7.0, ge=0, le=10, description="Confidence from which a key result is on track.")
+    at_risk: float = Field(4.0, ge=0, le=10, description="Confidence from which it is at risk (below: off track).")
+
+
+class OkrConfig(_Section):
+    """The workspace's OKR settings (``workspaces.settings.okr``)."""
+
+    checkin_due_days: int = Field(7, ge=1, le=90, description="A check-in is due after this many days.")
+    confidence: ConfidenceConfig = Field(default_factory=lambda: ConfidenceConfig.model_validate({}))
+    include_aligned_in_progress: bool = Field(
+        True, description="Objective progress counts the aligned child objectives (with their alignment weight)."
+    )
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> OkrConfig:
+        from okrflow.domain.errors import InvalidInputError
+        from okrflow.services.okr import validate_settings
+
+        try:
+            validate_settings(self.model_dump())
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+
+class FreshnessConfig(_Section):
+    warn_after_hours: float | None = Field(None, gt=0, description="Stale (warning) after this many hours.")
+    error_after_hours: float | None = Field(None, gt=0, description="Stale (error) after this many hours.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreshnessConfig:
+        warn, error = self.warn_after_hours, self.error_after_hours
+        if warn is not None and error is not None and error < warn:
+            raise ValueError("error_after_hours must not be below warn_after_hours")
+        return self
+
+
+class ThresholdsConfig(_Section):
+    """``green``/``red`` (which side is good follows the metric's direction) or a target band ``low``/``high``."""
+
+    green: float | None = None
+    red: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> ThresholdsConfig:
+        colours, band = (self.green, self.red), (self.low, self.high)
+        if (colours[0] is None) != (colours[1] is None) or (band[0] is None) != (band[1] is None):
+            raise ValueError("thresholds come in pairs: green and red, or low and high")
+        if colours[0] is not None and band[0] is not None:
+            raise ValueError("use green/red or low/high, not both")
+        if band[0] is not None and band[1] is not None and band[0] > band[1]:
+            raise ValueError("low must not exceed high")
+        return self
+
+
+class MetricConfig(_Section):
+    """A metric definition of the KPI catalog. A change makes version n+1 of the definition."""
+
+    key: str = Field(pattern=METRIC_KEY_PATTERN, description="Stable key: lower-case letters, digits, _ . -")
+    name: str = Field(min_length=1, max_length=200)
+    definition: str = Field("", description="The business definition: the glossary text.")
+    owner: str | None = Field(None, description="E-mail of the owning person of the workspace.")
+    unit: str = Field("", max_length=32)
+    indicator: Literal["leading", "lagging"] = "lagging"
+    direction: Literal["increase", "decrease", "band"] = Field("increase", description="Which way is better.")
+    aggregation: Literal["sum", "mean", "last", "ratio"] = "last"
+    numerator: str | None = Field(None, pattern=METRIC_KEY_PATTERN, description="Ratio: key of the numerator.")
+    denominator: str | None = Field(None, pattern=METRIC_KEY_PATTERN, description="Ratio: key of the denominator.")
+    dimensions: list[str] = Field(default_factory=list, description="Dimension names, e.g. [team].")
+    source: str = Field("manual", max_length=200)
+    calculation: str = Field("", description="The calculation rule, as text or SQL.")
+    freshness: FreshnessConfig | None = None
+    thresholds: ThresholdsConfig | None = None
+    reason: str | None = Field(
+        None, description="Why the definition changed: recorded with the new version (default: config apply)."
+    )
+
+    @model_validator(mode="after")
+    def _ratio_has_parts(self) -> MetricConfig:
+        if self.aggregation == "ratio" and not (self.numerator and self.denominator):
+            raise ValueError("a ratio metric names its numerator and denominator (metric keys)")
+        if len(set(self.dimensions)) != len(self.dimensions) or not all(self.dimensions):
+            raise ValueError("dimensions are distinct, non-empty names")
+        return self
+
+    def definition_fields(self, owner_person_id: int | None) -> dict[str, Any]:
+        """The fields of ``catalog.DEFINITION_FIELDS`` this entry asks for."""
+        fresh = self.freshness or FreshnessConfig.model_validate({})
+        return {
+            "name": self.name,
+            "definition": self.definition,
+            "owner_person_id": owner_person_id,
+            "unit": self.unit,
+            "indicator": self.indicator,
+            "direction": self.direction,
+            "aggregation": self.aggregation,
+            "numerator_key": self.numerator,
+            "denominator_key": self.denominator,
+            "dimensions": list(self.dimensions),
+            "source": self.source,
+            "calculation": self.calculation,
+            "freshness_warn_hours": fresh.warn_after_hours,
+            "freshness_error_hours": fresh.error_after_hours,
+            "thresholds": self.thresholds.model_dump(exclude_none=True) if self.thresholds else {},
+        }
+
+
 class OkrflowConfig(_Section):
     """The root of ``okrflow.yaml``."""
 
@@ -63,6 +177,23 @@ class OkrflowConfig(_Section):
     version: Literal[1] = Field(description="Version of this file format.")
     workspace: WorkspaceConfig
     teams: list[TeamConfig] = Field(default_factory=list)
+    okr: OkrConfig | None = Field(None, description="OKR settings of the workspace; absent: left as they are.")
+    north_star: str | None = Field(
+        None, pattern=METRIC_KEY_PATTERN, description="Key of the workspace's north-star metric."
+    )
+    metrics: list[MetricConfig] = Field(default_factory=list, description="Metric definitions of the KPI catalog.")
+
+    @model_validator(mode="after")
+    def _metric_keys_are_unique(self) -> OkrflowConfig:
+        seen: set[str] = set()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, metric in enumerate(self.metrics):
+            if metric.key in seen:
+                problems.append((("metrics", i, "key"), f"metric {metric.key!r} is defined twice"))
+            seen.add(metric.key)
+        if problems:
+            raise _TreeError(problems)
+        return self
 
     @model_validator(mode="after")
     def _teams_form_a_tree(self) -> OkrflowConfig:
@@ -186,8 +317,12 @@ def _message(error: Any) -> str:
         return f"unsupported version {error.get('input')!r}; this okrflow reads version {CONFIG_VERSION}"
     if kind == "literal_error":
         return f"{error.get('input')!r} is not allowed; use {(error.get('ctx') or {}).get('expected', '')}"
+    if kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == METRIC_KEY_PATTERN:
+        return f"{error.get('input')!r} is not a valid metric key: use lower-case letters, digits, '_', '.', '-'"
     if kind == "string_pattern_mismatch":
         return f"{error.get('input')!r} is not a valid slug: use 1-63 lower-case letters, digits and dashes"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
 
 
@@ -256,6 +391,7 @@ class ApplyReport:
     updated: list[str] = field(default_factory=list)  # "team payments: name, parent"
     unchanged: list[str] = field(default_factory=list)
     unmanaged_teams: list[str] = field(default_factory=list)  # in the database, absent from the file
+    unmanaged_metrics: list[str] = field(default_factory=list)  # only reported when the file has ``metrics:``
     dry_run: bool = False
 
     @property
@@ -328,7 +464,86 @@ def _apply_teams(session: Session, actor: Actor, config: OkrflowConfig, report: 
     report.unmanaged_teams = sorted(slug for slug in existing if slug not in in_file)
 
 
-_APPLIERS = (_apply_workspace, _apply_teams)
+def _workspace_of(session: Session, config: OkrflowConfig) -> Workspace:
+    ws = tenancy.workspace_by_slug(session, config.workspace.slug)
+    assert ws is not None  # _apply_workspace ran first
+    return ws
+
+
+def _apply_okr_settings(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    if config.okr is None:
+        return
+    ws = _workspace_of(session, config)
+    wanted = config.okr.model_dump()
+    current = (ws.settings or {}).get("okr") or {}
+    changed = sorted(k for k in wanted if current.get(k) != wanted[k])
+    if not changed:
+        report.unchanged.append("OKR settings")
+        return
+    tenancy.update_workspace(session, actor, ws.id, {"settings": {**(ws.settings or {}), "okr": wanted}})
+    report.updated.append(f"OKR settings: {', '.join(changed)}")
+
+
+def _owner_id(session: Session, ws: Workspace, email: str | None, index: int) -> int | None:
+    if email is None:
+        return None
+    person = session.scalar(
+        select(Person).where(Person.workspace_id == ws.id, func.lower(Person.email) == email.strip().lower())
+    )
+    if person is None:
+        raise ConfigurationError(
+            f"metrics[{index}].owner: no person with e-mail {email!r} in workspace {ws.slug}; "
+            "add the person first or leave owner out"
+        )
+    return person.id
+
+
+def _apply_metrics(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    from okrflow.services import catalog
+
+    ws = _workspace_of(session, config)
+    existing = {m.key: m for m in session.scalars(select(Metric).where(Metric.workspace_id == ws.id))}
+    for i, wanted in enumerate(config.metrics):
+        desired = wanted.definition_fields(_owner_id(session, ws, wanted.owner, i))
+        reason = wanted.reason or APPLY_REASON
+        metric = existing.get(wanted.key)
+        if metric is None:
+            catalog.define_metric(session, actor, ws.id, wanted.key, reason=reason, **desired)
+            report.created.append(f"metric {wanted.key}")
+            continue
+        current = catalog.current_version(session, metric)
+        changes = {k: v for k, v in desired.items() if getattr(current, k) != v}
+        if not changes:
+            report.unchanged.append(f"metric {wanted.key}")
+            continue
+        version = catalog.revise_metric(session, actor, metric.id, changes, reason=reason)
+        fields = ", ".join(sorted(changes))
+        report.updated.append(f"metric {wanted.key}: version {version.number} ({fields})")
+    if "metrics" in config.model_fields_set:
+        in_file = {m.key for m in config.metrics}
+        report.unmanaged_metrics = sorted(k for k, m in existing.items() if k not in in_file and not m.archived)
+
+
+def _apply_north_star(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    from okrflow.services import okr
+
+    if config.north_star is None:
+        return
+    ws = _workspace_of(session, config)
+    metric_id = session.scalar(select(Metric.id).where(Metric.workspace_id == ws.id, Metric.key == config.north_star))
+    if metric_id is None:
+        raise ConfigurationError(
+            f"north_star: no metric {config.north_star!r} in workspace {ws.slug}; define it under metrics:"
+        )
+    if ws.north_star_metric_id == metric_id:
+        report.unchanged.append(f"north star {config.north_star}")
+        return
+    okr.set_north_star(session, actor, ws.id, metric_id)
+    report.updated.append(f"north star: {config.north_star}")
+
+
+# Order matters: metrics exist before the north star names one.
+_APPLIERS = (_apply_workspace, _apply_teams, _apply_okr_settings, _apply_metrics, _apply_north_star)
 
 
 class _DryRun(Exception):
