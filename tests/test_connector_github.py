@@ -261,3 +261,16 @@ def test_auth_failure_and_a_malformed_issue_fail_the_run_and_write_nothing(
         runs = s.scalars(select(SyncRun).order_by(SyncRun.id)).all()
         assert [r.status for r in runs] == ["failed", "failed"]
         assert "Bad credentials" in runs[0].errors[0] and "wrong" not in repr(runs[0].errors)
+
+
+def test_the_generic_sync_dispatches_by_kind(db, admin_setup, admin_actor, api, monkeypatch):
+    from okrflow.domain.errors import ConfigurationError
+    from okrflow.services import sync
+
+    source_id = _source(db, admin_setup, admin_actor, api, monkeypatch)
+    summary = sync.run(db, admin_actor, source_id, sleep=Sleeps())
+    assert (summary.kind, summary.created, len(summary.runs)) == ("github", 12, 2)
+    with db.write() as s:
+        files = sources.create_source(s, admin_actor, admin_setup.workspace_id, "sheet", "files")
+    with pytest.raises(ConfigurationError, match="okrflow import FILE --source sheet"):
+        sync.run(db, admin_actor, files.id)

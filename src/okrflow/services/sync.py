@@ -185,3 +185,56 @@ def import_jira_csv(
         warnings=parsed.warnings,
         duration_seconds=round(time.monotonic() - started, 3),
     )
+
+
+@dataclass
+class SyncSummary:
+    """One sync of any kind of source, as the CLI, API and web show it."""
+
+    source: str
+    kind: str
+    runs: list[ImportResult]
+    fetched: int
+    requests: int
+    warnings: list[str]
+    duration_seconds: float
+
+    @property
+    def created(self) -> int:
+        return sum(r.created for r in self.runs)
+
+    @property
+    def updated(self) -> int:
+        return sum(r.updated for r in self.runs)
+
+    @property
+    def unchanged(self) -> int:
+        return sum(r.unchanged for r in self.runs)
+
+
+def run(
+    db: Database,
+    actor: Actor,
+    source_id: int,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncSummary:
+    """Sync a source with the connector of its kind (Jira, GitHub, GitLab)."""
+    from okrflow.services import sync_git
+
+    with db.read() as s:
+        src = get_source(s, actor, source_id)
+        name, kind = src.name, src.kind
+    if kind == "jira":
+        r = sync_source(db, actor, source_id, transport=transport, progress=progress, full=full, sleep=sleep)
+        return SyncSummary(name, kind, [r.imported], r.fetched, r.requests, r.warnings, r.duration_seconds)
+    if kind in ("github", "gitlab"):
+        fn = sync_git.sync_github if kind == "github" else sync_git.sync_gitlab
+        g = fn(db, actor, source_id, transport=transport, progress=progress, full=full, sleep=sleep)
+        return SyncSummary(
+            name, kind, [g.work, g.delivery], sum(g.fetched.values()), g.requests, g.warnings, g.duration_seconds
+        )
+    raise ConfigurationError(f"source {name!r} is of kind {kind!r}: feed it with `okrflow import FILE --source {name}`")
