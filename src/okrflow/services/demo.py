@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from okrflow.domain.access import SYSTEM_ACTOR, Actor, Role
 from okrflow.domain.errors import ConflictError
-from okrflow.services import demo_okr, tenancy
+from okrflow.services import demo_okr, demo_work, tenancy
 from okrflow.store import migrate
 from okrflow.store.db import Database
 from okrflow.store.models import User, Workspace
@@ -82,6 +82,10 @@ class DemoSummary:
     metrics: int = 0
     metric_values: int = 0
     headlines: list[str] = field(default_factory=list)
+    work_items: int = 0
+    status_changes: int = 0
+    deployments: int = 0
+    links: int = 0
 
 
 def _email(name: str) -> str:
@@ -153,6 +157,7 @@ def build(
             accounts.append(f"{username} ({role.value}{' on ' + team_slug if team_slug else ''})")
 
     okr_summary = demo_okr.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
+    work_summary = demo_work.build(db, ws.id, team_ids, actor=actor, now=now)
     return DemoSummary(
         workspace_slug=DEMO_SLUG,
         workspace_name=DEMO_NAME,
@@ -163,4 +168,5 @@ def build(
         database_url=db.display_url,
         accounts=accounts,
         **okr_summary,
+        **work_summary,
     )

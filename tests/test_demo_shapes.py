@@ -1,0 +1,77 @@
+"""The demo shows what a leader should see at once: a testing bottleneck, aging work, a team with poor flow
+efficiency, unaligned work, and services at different delivery speeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+from sqlalchemy import func, select
+
+from okrflow.metrics.flow import build_segments, item_timings
+from okrflow.services import demo, flow_data
+from okrflow.store.models import Team
+from okrflow.store.models_delivery import Deployment, Incident
+from okrflow.store.models_work import WorkItemLink
+
+NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from okrflow.store.db import Database
+
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+    demo.build(db, password="demo-password-1", now=NOW)
+    with db.read() as s:
+        data = flow_data.load(s, 1)
+        teams = {t.id: t.slug for t in s.scalars(select(Team))}
+    yield db, data, teams
+    db.dispose()
+
+
+def test_testing_holds_the_most_waiting_time(built):
+    _db, data, _teams = built
+    sg = build_segments(data.frames, NOW)
+    steps = np.array(sg.step_names)[sg.code]
+    waiting = (
+        pl.DataFrame({"step": steps, "secs": (sg.end - sg.start) / 1e6, "active": sg.active})
+        .filter(~pl.col("active") & ~pl.col("step").is_in(["done", "backlog"]))
+        .group_by("step")
+        .agg(pl.col("secs").sum())
+        .sort("secs", descending=True)
+    )
+    assert waiting["step"][0] == "testing"
+
+
+def test_aging_wip_and_the_least_efficient_team(built):
+    _db, data, teams = built
+    t = item_timings(data.frames, NOW).join(data.items.select("item_id", "team_id", "level"), on="item_id")
+    stories = t.filter(pl.col("level") == "story")
+    old = stories.filter(pl.col("done_at").is_null() & ((pl.lit(NOW) - pl.col("work_start")).dt.total_days() > 90))
+    assert old.height >= 10
+    eff = (
+        stories.group_by("team_id")
+        .agg((pl.col("active_seconds").sum() / pl.col("flow_seconds").sum()).alias("eff"))
+        .sort("eff")
+    )
+    assert teams[eff["team_id"][0]] == "discovery"
+
+
+def test_some_work_serves_key_results_and_some_does_not(built):
+    db, data, _teams = built
+    with db.read() as s:
+        links = s.scalar(select(func.count()).select_from(WorkItemLink))
+    epics = data.items.filter(pl.col("level") == "epic").height
+    assert 0 < links < epics
+
+
+def test_services_ship_at_different_speeds(built):
+    db, _data, _teams = built
+    with db.read() as s:
+        per_service = dict(s.execute(select(Deployment.service, func.count()).group_by(Deployment.service)).all())
+        incidents = dict(s.execute(select(Incident.service, func.count()).group_by(Incident.service)).all())
+    assert per_service["checkout"] > 10 * per_service["backoffice"]
+    assert incidents.get("backoffice", 0) >= 1
