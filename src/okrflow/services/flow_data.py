@@ -140,4 +140,3 @@ def load(session: Session, workspace_id: int, *, team_ids: list[int] | None = No
         orient="row",
     )
     return WorkData(FlowFrames(items_f, changes_f, rules_df), items)
-
