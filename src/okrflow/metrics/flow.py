@@ -40,6 +40,7 @@ BACKLOG_ORDER = 0
 DONE_STEP = "done"
 UNMAPPED = "unmapped"
 _NO_TIME = np.iinfo(np.int64).max
+NO_TIME = _NO_TIME  # "no such time" (not started, not done) in the µs arrays
 
 I64 = npt.NDArray[np.int64]
 
@@ -106,10 +107,15 @@ def build_segments(frames: FlowFrames, now: datetime) -> Segments:
         ch_ids, at = ch_ids[order], at[order]
     item_ids = _ints(items["item_id"])
     n = len(item_ids)
-    ch_item = np.searchsorted(item_ids, ch_ids) if m else np.zeros(0, np.int64)
-    if m and (ch_item.max() >= n or np.any(item_ids[ch_item] != ch_ids)):
+    # The changes come in runs per item: look each run's item up once, then repeat (not a search per change).
+    run_start = np.flatnonzero(np.diff(ch_ids, prepend=ch_ids[:1] - 1)) if m else np.zeros(0, np.int64)
+    run_len = np.diff(np.append(run_start, m))
+    run_item = np.searchsorted(item_ids, ch_ids[run_start])
+    if m and (run_item.max() >= n or np.any(item_ids[run_item] != ch_ids[run_start])):
         raise ValueError("a status change refers to an item that is not in the items frame")
-    counts = np.bincount(ch_item, minlength=n).astype(np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[run_item] = run_len
+    ch_item = np.repeat(run_item, run_len)
     first_change = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     bounds = np.concatenate(([0], np.cumsum(counts + 1))).astype(np.int64)
     total = n + m
@@ -166,54 +172,73 @@ def _ordered(ids: I64, at: I64) -> bool:
     return bool(np.all(d_ids >= 0) and np.all((d_ids > 0) | (np.diff(at) >= 0)))
 
 
+def item_bounds(sg: Segments) -> tuple[I64, I64]:
+    """Per item (in ``sg.item_ids`` order): work start and done time in µs, ``_NO_TIME`` when there is none."""
+    if len(sg.item_ids) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    first = sg.bounds[:-1]
+    last = sg.bounds[1:] - 1
+    ws = np.minimum.reduceat(np.where(sg.step_order != BACKLOG_ORDER, sg.start, _NO_TIME), first)
+    done_at = np.where(sg.is_done[last], sg.start[last], _NO_TIME)
+    return ws, done_at
+
+
+def in_flow_window(sg: Segments, ws: I64, done_at: I64) -> npt.NDArray[np.bool_]:
+    """Per segment: whether it lies inside its item's flow window [work start, done) — or [work start, now) for
+    work in progress. The work start is a segment start and segments tile an item's history, so a segment is
+    either wholly inside or wholly outside; the only segment after done is the last one (done)."""
+    inside = sg.start >= ws[sg.item_index]  # never started: ws is _NO_TIME, nothing is inside
+    last = sg.bounds[1:] - 1
+    inside[last[done_at != _NO_TIME]] = False
+    return inside
+
+
 def item_timings(frames: FlowFrames, now: datetime) -> pl.DataFrame:
     """Per item: ``work_start, done_at, current_step, flow_seconds, active_seconds, waiting_seconds,
     backward_moves, reopened, started`` (see the module docstring)."""
-    sg = build_segments(frames, now)
+    return timings_from_segments(build_segments(frames, now))
+
+
+def backward_flags(sg: Segments) -> npt.NDArray[np.bool_]:
+    """Per segment: entered by a backward move (to a mapped step earlier than the previous segment's)."""
+    order = sg.step_order
+    flags = np.zeros(len(order), dtype=np.bool_)
+    flags[1:] = (order[1:] < order[:-1]) & (order[1:] >= 0) & (order[:-1] >= 0)
+    flags[sg.bounds[:-1]] = False  # an item's first segment follows nothing
+    return flags
+
+
+def timings_from_segments(sg: Segments) -> pl.DataFrame:
+    """:func:`item_timings` on segments that are already built (the metric suite builds them once)."""
     n = len(sg.item_ids)
     if n == 0:
         return _empty_timings()
     first = sg.bounds[:-1]
     last = sg.bounds[1:] - 1
-    is_work = sg.step_order != BACKLOG_ORDER
-    ws = np.minimum.reduceat(np.where(is_work, sg.start, _NO_TIME), first)
+    ws, done_at = item_bounds(sg)
     started = ws != _NO_TIME
-    done = sg.is_done[last]
-    done_at = np.where(done, sg.start[last], _NO_TIME)
-
-    prev_order = np.empty_like(sg.step_order)
-    prev_order[1:] = sg.step_order[:-1]
-    prev_done = np.empty_like(sg.is_done)
-    prev_done[1:] = sg.is_done[:-1]
-    not_first = np.ones(len(sg.start), dtype=np.bool_)
-    not_first[first] = False
-    backward = not_first & (sg.step_order >= 0) & (prev_order >= 0) & (sg.step_order < prev_order)
-    left_done = not_first & prev_done & ~sg.is_done
-    backward_moves = np.add.reduceat(backward.astype(np.int64), first)
-    reopened = np.add.reduceat(left_done.astype(np.int64), first) > 0
-
-    ws_seg = ws[sg.item_index]
-    stop_seg = np.where(done_at[sg.item_index] != _NO_TIME, done_at[sg.item_index], sg.end)
-    c_start = np.maximum(sg.start, ws_seg)
-    c_end = np.minimum(sg.end, stop_seg)
-    secs = np.where(sg.active & (ws_seg != _NO_TIME), np.clip(c_end - c_start, 0, None), 0).astype(np.float64) / 1e6
-    active_seconds = np.add.reduceat(secs, first)
-    flow = np.where(done & started, (done_at - ws).astype(np.float64) / 1e6, np.nan)
-    waiting = np.where(np.isnan(flow), np.nan, np.clip(flow - active_seconds, 0, None))
-
-    def ts(values: I64) -> pl.Series:
-        return pl.Series(np.where(values == _NO_TIME, np.iinfo(np.int64).min, values)).cast(pl.Datetime("us"))
-
-    steps = np.array(sg.step_names, dtype=object)
+    done = done_at != _NO_TIME
+    inside = in_flow_window(sg, ws, done_at)
+    active_us = np.add.reduceat(np.where(inside & sg.active, sg.end - sg.start, 0), first)
+    backward_moves = np.bincount(sg.item_index[np.flatnonzero(backward_flags(sg))], minlength=n)
+    left_done = np.zeros(len(sg.start), dtype=np.bool_)
+    left_done[1:] = sg.is_done[:-1] & ~sg.is_done[1:]
+    left_done[first] = False
+    reopened = np.bincount(sg.item_index[np.flatnonzero(left_done)], minlength=n) > 0
+    both = done & started
+    flow_us = np.where(both, done_at - ws, 0)
+    flow = pl.Series(flow_us / 1e6).set(pl.Series(~both), None)
+    active_seconds = active_us / 1e6
+    waiting = pl.Series(np.clip(flow_us - active_us, 0, None) / 1e6).set(pl.Series(~both), None)
     return pl.DataFrame(
         {
             "item_id": sg.item_ids,
             "work_start": _nullable_ts(ws),
             "done_at": _nullable_ts(done_at),
-            "current_step": steps[sg.code[last]].astype(str),
-            "flow_seconds": pl.Series(flow).fill_nan(None),
+            "current_step": pl.Series(sg.step_names, dtype=pl.Utf8).gather(sg.code[last]),
+            "flow_seconds": flow,
             "active_seconds": active_seconds,
-            "waiting_seconds": pl.Series(waiting).fill_nan(None),
+            "waiting_seconds": waiting,
             "backward_moves": backward_moves.astype(np.int32),
             "reopened": reopened,
             "started": started,
