@@ -205,3 +205,21 @@ def test_okr_pages_in_browser(browser: Any, demo_db: Database) -> None:
         assert watch.problems(allowed_statuses=(422,)) == []
         assert watch.blocked == [], f"requests left localhost: {watch.blocked}"
         context.close()
+
+        # a phone (390×844): nothing pushes the page sideways; screenshots of the tree, a KR and the catalog
+        phone = offline_context(browser, watch, viewport={"width": 390, "height": 844}, is_mobile=True)
+        page = phone.new_page()
+        watch_page(page, watch)
+        page.goto(f"{server}/login")
+        page.get_by_label("Username").fill("demo")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{server}/")
+        for name, path in [("okr", "/okr"), ("kr", f"/okr/kr/{payment_kr}"), ("metrics", "/metrics")]:
+            page.goto(server + path)
+            page.wait_for_load_state("load")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} scrolls sideways on a phone ({width}px wide)"
+            _shot(page, f"phone-{name}")
+        assert watch.problems(allowed_statuses=(422,)) == []
+        phone.close()

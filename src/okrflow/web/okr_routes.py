@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Permission
 from okrflow.domain.errors import NotFoundError, OkrflowError, PermissionDeniedError
-from okrflow.domain.okr import Commitment, Direction, KeyResultKind, grade_verdict, value_for_progress
+from okrflow.domain.okr import (
+    Commitment,
+    Direction,
+    KeyResultKind,
+    ObjectiveStatus,
+    grade_verdict,
+    value_for_progress,
+)
 from okrflow.services import catalog, okr, tenancy
 from okrflow.store.models import Workspace
 from okrflow.store.models_okr import Metric, MetricVersion, Objective, Period
@@ -201,6 +208,32 @@ def _float(raw: str, field: str, errors: dict[str, str], *, required: bool, labe
     return v
 
 
+def kr_target_fields(form: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """Baseline, target, band, milestones and weight of a key-result form, parsed for the chosen direction."""
+    kw: dict[str, Any] = {}
+    direction = form.get("direction", "")
+    ms = [line.strip() for line in form.get("milestones", "").splitlines() if line.strip()]
+    if direction == Direction.MILESTONE.value:
+        if not ms:
+            errors["milestones"] = "list the milestones, one per line"
+        kw["milestones"] = ms
+    elif direction == Direction.BAND.value:
+        kw["baseline"] = _float(form.get("baseline", ""), "baseline", errors, required=True, label="baseline")
+        kw["band_low"] = _float(
+            form.get("band_low", ""), "band_low", errors, required=True, label="lower edge of the band"
+        )
+        kw["band_high"] = _float(
+            form.get("band_high", ""), "band_high", errors, required=True, label="upper edge of the band"
+        )
+        kw["target"] = kw["band_high"] if kw["band_high"] is not None else 1.0
+    else:
+        kw["baseline"] = _float(form.get("baseline", ""), "baseline", errors, required=True, label="baseline")
+        kw["target"] = _float(form.get("target", ""), "target", errors, required=True, label="target")
+    w = _float(form.get("weight", ""), "weight", errors, required=False, label="weight")
+    kw["weight"] = 1.0 if w is None else w
+    return kw
+
+
 # ------------------------------------------------------------------ OKR tree
 
 
@@ -297,7 +330,17 @@ def _objective_page_data(session: Session, ctx: Ctx, ws: Workspace, objective_id
         ("Aspirational", grade_verdict(state.progress, Commitment.ASPIRATIONAL)),
     ]
     metrics = catalog.list_metrics(session, ctx.actor, ws.id)
-    return {
+    own_krs = {k.kr.id for k in state.key_results}
+    align_krs = [
+        (o, kr)
+        for o in okr.list_objectives(session, ctx.actor, ws.id)
+        if o.id != obj.id
+        for kr in okr.list_key_results(session, ctx.actor, o.id)
+        if kr.id not in own_krs
+    ]
+    from okrflow.web.okr_edit_routes import objective_edit_values
+
+    data = {
         "state": state,
         "obj": obj,
         "chain": chain,
@@ -310,7 +353,15 @@ def _objective_page_data(session: Session, ctx: Ctx, ws: Workspace, objective_id
         "metrics": [(m, catalog.current_version(session, m)) for m in metrics],
         "directions": [d.value for d in Direction],
         "kinds": [k.value for k in KeyResultKind],
+        "align_krs": align_krs,
+        "statuses": [st.value for st in ObjectiveStatus],
+        "edit_errors": {},
+        "edit_open": False,
+        "stale": None,
+        "saved": None,
     }
+    data["edit_form"] = objective_edit_values(data)
+    return data
 
 
 # ------------------------------------------------------------------ KR page
@@ -371,6 +422,8 @@ def _kr_page_data(session: Session, ctx: Ctx, ws: Workspace, kr_id: int) -> dict
     checkins = list(reversed(okr.list_checkins(session, ctx.actor, kr.id)))
     chain = list(reversed(okr.ancestors(session, ctx.actor, obj.id)))
     metric = session.get(Metric, kr.metric_id) if kr.metric_id else None
+    from okrflow.web.okr_edit_routes import kr_edit_values
+
     children = okr.list_objectives(session, ctx.actor, ws.id)
     return {
         "ks": ks,
@@ -386,6 +439,20 @@ def _kr_page_data(session: Session, ctx: Ctx, ws: Workspace, kr_id: int) -> dict
         "settings": settings,
         "can_write": _can_write(ctx, ws, obj.team_id),
         "aligned": [o for o in children if o.aligned_to_kr_id == kr.id],
+        "people": tenancy.list_people(session, ctx.actor, ws.id),
+        "metrics": [(m, catalog.current_version(session, m)) for m in catalog.list_metrics(session, ctx.actor, ws.id)],
+        "directions": [d.value for d in Direction],
+        "kinds": [k.value for k in KeyResultKind],
+        "edit_form": kr_edit_values(kr),
+        "edit_errors": {},
+        "edit_open": False,
+        "stale": None,
+        "saved": None,
+        "editing_checkin": None,
+        "ci_form": {},
+        "ci_errors": {},
+        "ci_stale": None,
+        "ci_notice": None,
     }
 
 
@@ -539,14 +606,26 @@ def home_okr_summary(session: Session, ctx: Ctx, ws: Workspace) -> dict[str, Any
 
 
 def install(app: FastAPI) -> None:
+    from okrflow.web import okr_edit_routes
+
+    num_text = okr_edit_routes.num_text
+    okr_edit_routes.install(app)
+
     @app.get("/okr", response_class=HTMLResponse, include_in_schema=False)
-    def okr_tree(request: Request, period: str | None = None, team: str | None = None) -> Response:
+    def okr_tree(
+        request: Request, period: str | None = None, team: str | None = None, deleted: str | None = None
+    ) -> Response:
         ctx = current(request)
         ws = _require_workspace(ctx)
         with _db(request).read() as s:
             data = _tree_data(s, ctx, ws, period, team)
+            if _is_htmx(request) and request.headers.get("HX-Target") == "okr-board":
+                writable = _can_write(ctx, ws, None) or bool(ctx.writable_team_ids([t for t, _ in data["team_tree"]]))
+                return render(request, "_okr_board.html", ctx, can_create_objective=writable, **data)
             form_data = _objective_form_data(s, ctx, ws)
-        return render(request, "okr_tree.html", ctx, nav="okr", form={}, errors={}, **data, **form_data)
+        return render(
+            request, "okr_tree.html", ctx, nav="okr", form={}, errors={}, deleted=deleted, **data, **form_data
+        )
 
     @app.post("/okr/objectives", response_class=HTMLResponse, include_in_schema=False)
     def objective_create(
@@ -629,13 +708,29 @@ def install(app: FastAPI) -> None:
         )
 
     @app.get("/okr/objective/{objective_id}", response_class=HTMLResponse, include_in_schema=False)
-    def objective_page(request: Request, objective_id: int, created: str | None = None) -> Response:
+    def objective_page(
+        request: Request,
+        objective_id: int,
+        created: str | None = None,
+        saved: str | None = None,
+        deleted: str | None = None,
+    ) -> Response:
         ctx = current(request)
         ws = _require_workspace(ctx)
         with _db(request).read() as s:
             data = _objective_page_data(s, ctx, ws, objective_id)
+        data["saved"] = "objective" if saved else None
         return render(
-            request, "objective.html", ctx, nav="okr", form={}, errors={}, created=created, kr_created=None, **data
+            request,
+            "objective.html",
+            ctx,
+            nav="okr",
+            form={},
+            errors={},
+            created=created,
+            kr_created=None,
+            kr_deleted=deleted == "kr",
+            **data,
         )
 
     @app.post("/okr/objective/{objective_id}/krs", response_class=HTMLResponse, include_in_schema=False)
@@ -683,22 +778,7 @@ def install(app: FastAPI) -> None:
         status = 422
         if not title.strip():
             errors["title"] = "give the key result a title"
-        kw: dict[str, Any] = {}
-        ms = [line.strip() for line in milestones.splitlines() if line.strip()]
-        if direction == Direction.MILESTONE.value:
-            if not ms:
-                errors["milestones"] = "list the milestones, one per line"
-            kw["milestones"] = ms
-        elif direction == Direction.BAND.value:
-            kw["baseline"] = _float(baseline, "baseline", errors, required=True, label="baseline")
-            kw["band_low"] = _float(band_low, "band_low", errors, required=True, label="lower edge of the band")
-            kw["band_high"] = _float(band_high, "band_high", errors, required=True, label="upper edge of the band")
-            kw["target"] = kw["band_high"] if kw["band_high"] is not None else 1.0
-        else:
-            kw["baseline"] = _float(baseline, "baseline", errors, required=True, label="baseline")
-            kw["target"] = _float(target, "target", errors, required=True, label="target")
-        w = _float(weight, "weight", errors, required=False, label="weight")
-        kw["weight"] = 1.0 if w is None else w
+        kw = kr_target_fields(form, errors)
         kr_created: str | None = None
         if not errors:
             try:
@@ -740,12 +820,26 @@ def install(app: FastAPI) -> None:
         )
 
     @app.get("/okr/kr/{kr_id}", response_class=HTMLResponse, include_in_schema=False)
-    def kr_page(request: Request, kr_id: int) -> Response:
+    def kr_page(request: Request, kr_id: int, edit_checkin: int | None = None, saved: str | None = None) -> Response:
         ctx = current(request)
         ws = _require_workspace(ctx)
         with _db(request).read() as s:
             data = _kr_page_data(s, ctx, ws, kr_id)
-        return render(request, "kr.html", ctx, nav="okr", form={}, errors={}, checked_in=False, **data)
+        data["saved"] = "key result" if saved else None
+        if edit_checkin is not None and data["can_write"]:
+            c = next((c for c in data["checkins"] if c.id == edit_checkin), None)
+            if c is not None:
+                data["editing_checkin"] = c.id
+                data["ci_form"] = {
+                    "value": num_text(c.value),
+                    "confidence": num_text(c.confidence),
+                    "note": c.note or "",
+                    "version": str(c.version),
+                }
+        template = "kr.html"
+        if _is_htmx(request) and request.headers.get("HX-Target") == "kr-live":
+            template = "_kr_live.html"
+        return render(request, template, ctx, nav="okr", form={}, errors={}, checked_in=False, **data)
 
     @app.post("/okr/kr/{kr_id}/checkins", response_class=HTMLResponse, include_in_schema=False)
     def checkin_create(
