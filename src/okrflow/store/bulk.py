@@ -76,10 +76,21 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     if backend == "postgresql":
         raw = conn.connection.dbapi_connection
         assert raw is not None
+        # psycopg adapts datetimes and numbers itself; only JSON columns need converting, so rows without
+        # one go to COPY untouched (the per-value Python work is what dominates at a million rows).
+        json_cols = [i for i, c in enumerate(conv) if c is _json]
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row([c(v) for c, v in zip(conv, row, strict=True)])
-                count += 1
+            if not json_cols:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            else:
+                for row in rows:
+                    values = list(row)
+                    for i in json_cols:
+                        values[i] = _json(values[i])
+                    copy.write_row(values)
+                    count += 1
         return count
     sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
     batch: list[tuple[Any, ...]] = []
