@@ -190,3 +190,18 @@ def test_bulk_written_rows_read_back_exactly(db, admin_actor, source_id):
         )
         # SQL comparisons on the stored text (SQLite) or timestamptz (PostgreSQL) agree with Python's
         assert s.scalar(select(func.count()).select_from(StatusChange).where(StatusChange.at > at)) == 1
+
+
+def test_a_new_mapping_rule_applies_to_items_imported_before_it(db, admin_actor, source_id):
+    imports.import_records(db, admin_actor, source_id, [rec(1, issue_type="Spike"), rec(2)])
+    with db.write() as s:
+        sources.update_source(
+            s, admin_actor, source_id, {"mapping": {"types": {"Spike": {"level": "task", "flow_type": "risk"}}}}
+        )
+    with db.read() as s:
+        spike = s.scalar(select(WorkItem).where(WorkItem.issue_type == "Spike"))
+        assert (spike.level, spike.flow_type) == ("task", "risk")
+    # a re-import of the unchanged data keeps the remapped values
+    imports.import_records(db, admin_actor, source_id, [rec(1, issue_type="Spike"), rec(2)])
+    with db.read() as s:
+        assert s.scalar(select(WorkItem.level).where(WorkItem.issue_type == "Spike")) == "task"

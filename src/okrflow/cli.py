@@ -1,5 +1,5 @@
 """The ``okrflow`` command line: setup, serving, accounts, tokens, audit, configuration, OKRs, the KPI catalog,
-backup, demo.
+backup, demo; sources of work, sync and import runs, mappings and traceability (in ``okrflow.cli_work``).
 
 Every command is a thin edge over one service call. Errors are one line on stderr (``error: <message>``) and
 the exit code of the error's class (see ``okrflow.domain.errors``); ``--debug`` adds the traceback.
@@ -679,7 +679,7 @@ def config_check(file: Annotated[Path, typer.Argument(help="The okrflow.yaml to 
     loaded = config.load(file)
     out.print(
         f"{escape(str(file))} is valid: workspace {escape(loaded.workspace.slug)}, {len(loaded.teams)} team(s), "
-        f"{len(loaded.metrics)} metric(s)"
+        f"{len(loaded.metrics)} metric(s), {len(loaded.sources)} source(s)"
     )
 
 
@@ -704,7 +704,7 @@ def config_apply(
     file: Annotated[Path, typer.Argument(help="The okrflow.yaml to apply.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
 ) -> None:
-    """Create or update the workspace, teams, OKR settings and metrics of an okrflow.yaml (never deletes)."""
+    """Create or update the workspace, teams, settings, metrics and sources of an okrflow.yaml (never deletes)."""
     from okrflow.services import config
 
     loaded = config.load(file)
@@ -730,6 +730,13 @@ def config_apply(
             f"[yellow]note:[/yellow] {len(report.unmanaged_metrics)} metric(s) exist in the database but not in the "
             f"file (left as they are): {escape(', '.join(report.unmanaged_metrics))}"
         )
+    if report.unmanaged_sources:
+        err.print(
+            f"[yellow]note:[/yellow] {len(report.unmanaged_sources)} source(s) exist in the database but not in the "
+            f"file (left as they are): {escape(', '.join(report.unmanaged_sources))}"
+        )
+    for note in report.notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
 
 
 # ------------------------------------------------------------------ OKRs and the KPI catalog: shared helpers
@@ -1752,6 +1759,10 @@ def demo(
     out.print(Panel(body, title="okrflow demo ready", expand=False))
     prefix = "" if state.database_url is None else f"--database-url {escape(summary.database_url)} "
     out.print(f"Next: [bold]okrflow {prefix}serve[/bold] and open http://127.0.0.1:8000/")
+
+
+# The commands for work (sources, sync, import, runs, mappings, traceability) live in their own module.
+from okrflow import cli_work as _cli_work  # noqa: E402,F401  (registers its commands on ``app``)
 
 
 def main() -> None:

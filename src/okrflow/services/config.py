@@ -1,7 +1,9 @@
 """Configuration as code: ``okrflow.yaml``, validated by Pydantic, applied idempotently.
 
 The file describes what a workspace should look like: the workspace and its team tree, its OKR settings and
-north-star metric, and the metric definitions of its KPI catalog (later also mappings and alert rules).
+north-star metric, the metric definitions of its KPI catalog, its work settings (the flow level), its
+traceability settings (the label pattern) and its sources of work with their mappings. Credentials never go
+in the file: a source names the environment variables that hold them (``credentials_env``).
 ``check`` finds every problem without a database (for CI), ``apply`` brings the database in line with the
 file: it creates and updates, never deletes, and a second apply of the same file changes nothing and writes
 no audit entry. A changed metric definition becomes a new version of the metric (nothing is edited in place).
@@ -13,6 +15,8 @@ Adding a section: add a field to :class:`OkrflowConfig` (its model with ``extra=
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +36,9 @@ from okrflow.store.models_okr import Metric
 CONFIG_VERSION = 1
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 METRIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SECRET_SETTING_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 APPLY_REASON = "okrflow.yaml via config apply"
 TeamKind = Literal["product", "platform", "enabling", "complicated-subsystem", "leadership", "other"]
 
@@ -169,6 +176,145 @@ class MetricConfig(_Section):
         }
 
 
+# ------------------------------------------------------------------ work, traceability, sources
+
+LevelName = Literal["theme", "initiative", "epic", "feature", "story", "task", "none"]
+FlowTypeName = Literal["feature", "defect", "risk", "debt"]
+StepName = Literal["backlog", "planning", "development", "testing", "deployment", "verification", "done"]
+StageName = Literal["discovery", "delivery", "operation", "support"]
+
+
+class WorkSettingsConfig(_Section):
+    """The workspace's work settings (``workspaces.settings.work``)."""
+
+    flow_level: Literal["story", "feature"] = Field(
+        "story", description="Which level of the work hierarchy counts as the flow item: story or feature."
+    )
+
+
+class TraceabilityConfig(_Section):
+    """How work is linked to key results automatically (``workspaces.settings.traceability``)."""
+
+    label_pattern: str = Field(
+        r"^okr:(?:KR-)?(\d+)$",
+        description="Regular expression for labels that name a key result; its first group is the key result id.",
+    )
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> TraceabilityConfig:
+        try:
+            compiled = re.compile(self.label_pattern)
+        except re.error as exc:
+            raise ValueError(f"label_pattern is not a valid regular expression: {exc}") from None
+        if compiled.groups < 1:
+            raise ValueError("label_pattern needs a group, e.g. ^okr:(?:KR-)?(\\d+)$, that captures the key result id")
+        return self
+
+
+class TypeRuleConfig(_Section):
+    level: LevelName = Field(description="Level in the work hierarchy; none: not a work item (e.g. a release).")
+    flow_type: FlowTypeName = Field("feature", description="Flow Framework item type.")
+    note: str = ""
+
+
+class StatusRuleConfig(_Section):
+    step: StepName = Field(description="Value-stream step.")
+    stage: StageName = "delivery"
+    active: bool = Field(False, description="Time in this status is active work (else waiting).")
+
+
+class MappingConfig(_Section):
+    """A source's rules over the defaults of its kind; names match case-insensitively, in any language."""
+
+    types: dict[str, TypeRuleConfig] = Field(default_factory=dict, description="Source issue type → level.")
+    statuses: dict[str, StatusRuleConfig] = Field(default_factory=dict, description="Source status → step.")
+    status_categories: dict[str, StatusRuleConfig] = Field(
+        default_factory=dict, description="Fallback by the source's status category (Jira: new, indeterminate, done)."
+    )
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> MappingConfig:
+        from okrflow.domain.errors import InvalidInputError
+        from okrflow.domain.work import normalise
+        from okrflow.services.sources import parse_mapping
+
+        for section in ("types", "statuses", "status_categories"):
+            seen: dict[str, str] = {}
+            for name in getattr(self, section):
+                key = normalise(name)
+                if not key:
+                    raise ValueError(f"{section}: a name is empty")
+                if key in seen:
+                    raise ValueError(f"{section}: {seen[key]!r} and {name!r} are the same name (case is ignored)")
+                seen[key] = name
+        try:
+            parse_mapping(self.stored())
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        """The mapping as ``sources.mapping`` stores it (the shape ``sources.parse_mapping`` reads)."""
+        out: dict[str, Any] = {}
+        if self.types:
+            out["types"] = {
+                name: {"level": r.level, "flow_type": r.flow_type} | ({"note": r.note} if r.note else {})
+                for name, r in self.types.items()
+            }
+        for section in ("statuses", "status_categories"):
+            rules = getattr(self, section)
+            if rules:
+                out[section] = {name: r.model_dump() for name, r in rules.items()}
+        return out
+
+
+class SourceConfig(_Section):
+    """A source of work. Matched by name; its kind cannot change. Credentials come from the environment."""
+
+    name: str = Field(pattern=SOURCE_NAME_PATTERN, description="Stable name: lower-case letters, digits, _ . -")
+    kind: Literal["jira", "github", "gitlab", "files"]
+    base_url: str = Field("", description="e.g. https://acme.atlassian.net or https://api.github.com")
+    team: str | None = Field(None, pattern=SLUG_PATTERN, description="Slug of the team the source's work is of.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="Connector settings (see docs/connectors).")
+    mapping: MappingConfig | None = Field(None, description="Rules over the kind's defaults; absent: left as is.")
+    credentials_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Credential → name of the environment variable holding it, e.g. {email: JIRA_EMAIL, "
+        "token: JIRA_TOKEN}. Absent: stored credentials are left as they are.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets_in_the_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "credentials" in data:
+            raise ValueError(
+                "credentials never go in the file: name the environment variables that hold them in credentials_env"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _valid_credentials_env(self) -> SourceConfig:
+        from okrflow.services.sources import CREDENTIAL_KEYS
+
+        allowed = CREDENTIAL_KEYS[self.kind]
+        for key, var in self.credentials_env.items():
+            if key not in allowed:
+                what = ", ".join(allowed) if allowed else "none (a files source has no credentials)"
+                raise ValueError(f"credentials_env.{key}: a {self.kind} source's credentials are {what}")
+            if not re.match(ENV_NAME_PATTERN, var):
+                raise ValueError(f"credentials_env.{key}: {var!r} is not the name of an environment variable")
+        if "api_token" in self.credentials_env and "token" in self.credentials_env:
+            raise ValueError("credentials_env: give token or api_token, not both")
+        if "email" in self.credentials_env and not ({"token", "api_token"} & set(self.credentials_env)):
+            raise ValueError("credentials_env: an email needs a token (the Jira Cloud API token) too")
+        for key in self.settings:
+            if any(word in key.lower() for word in SECRET_SETTING_WORDS):
+                raise ValueError(
+                    f"settings.{key}: credentials never go in the file; name an environment variable in credentials_env"
+                )
+        return self
+
+
 class OkrflowConfig(_Section):
     """The root of ``okrflow.yaml``."""
 
@@ -182,6 +328,23 @@ class OkrflowConfig(_Section):
         None, pattern=METRIC_KEY_PATTERN, description="Key of the workspace's north-star metric."
     )
     metrics: list[MetricConfig] = Field(default_factory=list, description="Metric definitions of the KPI catalog.")
+    work: WorkSettingsConfig | None = Field(None, description="Work settings of the workspace; absent: left as is.")
+    traceability: TraceabilityConfig | None = Field(
+        None, description="Traceability settings of the workspace; absent: left as they are."
+    )
+    sources: list[SourceConfig] = Field(default_factory=list, description="Sources of work and their mappings.")
+
+    @model_validator(mode="after")
+    def _source_names_are_unique(self) -> OkrflowConfig:
+        seen: set[str] = set()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                problems.append((("sources", i, "name"), f"source {source.name!r} is defined twice"))
+            seen.add(source.name)
+        if problems:
+            raise _TreeError(problems)
+        return self
 
     @model_validator(mode="after")
     def _metric_keys_are_unique(self) -> OkrflowConfig:
@@ -317,6 +480,8 @@ def _message(error: Any) -> str:
         return f"unsupported version {error.get('input')!r}; this okrflow reads version {CONFIG_VERSION}"
     if kind == "literal_error":
         return f"{error.get('input')!r} is not allowed; use {(error.get('ctx') or {}).get('expected', '')}"
+    if kind == "string_pattern_mismatch" and error["loc"][:1] == ("sources",) and error["loc"][-1] == "name":
+        return f"{error.get('input')!r} is not a valid source name: use lower-case letters, digits, '_', '.', '-'"
     if kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == METRIC_KEY_PATTERN:
         return f"{error.get('input')!r} is not a valid metric key: use lower-case letters, digits, '_', '.', '-'"
     if kind == "string_pattern_mismatch":
@@ -392,6 +557,8 @@ class ApplyReport:
     unchanged: list[str] = field(default_factory=list)
     unmanaged_teams: list[str] = field(default_factory=list)  # in the database, absent from the file
     unmanaged_metrics: list[str] = field(default_factory=list)  # only reported when the file has ``metrics:``
+    unmanaged_sources: list[str] = field(default_factory=list)  # only reported when the file has ``sources:``
+    notes: list[str] = field(default_factory=list)  # e.g. credentials left as they are
     dry_run: bool = False
 
     @property
@@ -542,8 +709,116 @@ def _apply_north_star(session: Session, actor: Actor, config: OkrflowConfig, rep
     report.updated.append(f"north star: {config.north_star}")
 
 
-# Order matters: metrics exist before the north star names one.
-_APPLIERS = (_apply_workspace, _apply_teams, _apply_okr_settings, _apply_metrics, _apply_north_star)
+def _apply_workspace_section(
+    session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport, key: str, label: str
+) -> None:
+    """Bring ``settings[key]`` in line with the file's section of the same name (other keys there are kept)."""
+    section = getattr(config, key)
+    if section is None:
+        return
+    ws = _workspace_of(session, config)
+    wanted = section.model_dump()
+    current = (ws.settings or {}).get(key) or {}
+    changed = sorted(k for k in wanted if current.get(k) != wanted[k])
+    if not changed:
+        report.unchanged.append(label)
+        return
+    tenancy.update_workspace(session, actor, ws.id, {"settings": {**(ws.settings or {}), key: {**current, **wanted}}})
+    report.updated.append(f"{label}: {', '.join(changed)}")
+
+
+def _apply_work_settings(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    _apply_workspace_section(session, actor, config, report, "work", "work settings")
+
+
+def _apply_traceability(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    _apply_workspace_section(session, actor, config, report, "traceability", "traceability settings")
+
+
+def _credentials_from_env(wanted: SourceConfig, index: int, report: ApplyReport) -> dict[str, str] | None:
+    """The credentials named by ``credentials_env``, read from the environment; None: leave them as they are."""
+    from okrflow.services import sources
+
+    if not wanted.credentials_env:
+        return None
+    values = {key: os.environ.get(var, "") for key, var in wanted.credentials_env.items()}
+    missing = sorted(var for key, var in wanted.credentials_env.items() if not values[key].strip())
+    if len(missing) == len(values):
+        report.notes.append(
+            f"source {wanted.name}: credentials left as they are ({', '.join(missing)} not set in the environment)"
+        )
+        return None
+    if missing:
+        raise ConfigurationError(
+            f"sources[{index}].credentials_env: set {', '.join(missing)} too (or none of them to leave the "
+            "stored credentials as they are)"
+        )
+    try:
+        return sources.make_credentials(
+            wanted.kind, email=values.get("email"), token=values.get("api_token") or values.get("token")
+        )
+    except Exception as exc:  # InvalidInputError: the file is wrong, so it is a configuration problem
+        raise ConfigurationError(f"sources[{index}].credentials_env: {exc}") from None
+
+
+def _apply_sources(session: Session, actor: Actor, config: OkrflowConfig, report: ApplyReport) -> None:
+    from okrflow.services import sources
+    from okrflow.store.models_work import Source
+
+    ws = _workspace_of(session, config)
+    existing = {s.name: s for s in session.scalars(select(Source).where(Source.workspace_id == ws.id))}
+    for i, wanted in enumerate(config.sources):
+        team_id = None
+        if wanted.team is not None:
+            team = tenancy.team_by_slug(session, ws.id, wanted.team)
+            if team is None:
+                raise ConfigurationError(f"sources[{i}].team: no team {wanted.team!r} in workspace {ws.slug}")
+            team_id = team.id
+        credentials = _credentials_from_env(wanted, i, report)
+        desired: dict[str, Any] = {
+            "base_url": wanted.base_url.rstrip("/"),
+            "settings": wanted.settings,
+            "team_id": team_id,
+        }
+        if wanted.mapping is not None:
+            desired["mapping"] = wanted.mapping.stored()
+        src = existing.get(wanted.name)
+        if src is None:
+            sources.create_source(
+                session, actor, ws.id, wanted.name, wanted.kind, credentials=credentials or None, **desired
+            )
+            report.created.append(f"source {wanted.name}")
+            continue
+        if src.kind != wanted.kind:
+            raise ConfigurationError(
+                f"sources[{i}].kind: source {wanted.name!r} is a {src.kind} source in the database; "
+                "a kind cannot change (give the new source another name)"
+            )
+        changes = {k: v for k, v in desired.items() if getattr(src, k) != v}
+        if credentials is not None and sources.decrypt_credentials(src.credentials) != credentials:
+            changes["credentials"] = credentials
+        if not changes:
+            report.unchanged.append(f"source {wanted.name}")
+            continue
+        sources.update_source(session, actor, src.id, changes)
+        names = sorted("team" if k == "team_id" else k for k in changes)
+        report.updated.append(f"source {wanted.name}: {', '.join(names)}")
+    if "sources" in config.model_fields_set:
+        in_file = {s.name for s in config.sources}
+        report.unmanaged_sources = sorted(name for name in existing if name not in in_file)
+
+
+# Order matters: metrics exist before the north star names one; teams before the sources that name them.
+_APPLIERS = (
+    _apply_workspace,
+    _apply_teams,
+    _apply_okr_settings,
+    _apply_work_settings,
+    _apply_traceability,
+    _apply_metrics,
+    _apply_north_star,
+    _apply_sources,
+)
 
 
 class _DryRun(Exception):

@@ -27,15 +27,17 @@ from okrflow.domain.work import (
     DEFAULT_MAPPINGS,
     FlowItemType,
     Level,
+    MappingReport,
     Stage,
     StatusRule,
     Step,
     TypeRule,
     WorkMapping,
+    check_mapping,
 )
 from okrflow.services import records
 from okrflow.services.tenancy import get_workspace
-from okrflow.store.models_work import Source
+from okrflow.store.models_work import Source, StatusChange, WorkItem
 
 KINDS = ("jira", "github", "gitlab", "files")
 SECRET_ENV = "OKRFLOW_SECRET_KEY"  # noqa: S105 - the name of the variable, not a secret
@@ -178,7 +180,8 @@ def update_source(
     if "credentials" in changes:
         creds = changes.pop("credentials")
         changes["credentials"] = encrypt_credentials(creds) if creds else None
-    return records.update(
+    old_mapping = src.mapping
+    updated = records.update(
         session,
         actor,
         src,
@@ -188,3 +191,83 @@ def update_source(
         expected_version=expected_version,
         workspace_id=src.workspace_id,
     )
+    if "mapping" in changes and changes["mapping"] != old_mapping:
+        remap_types(session, updated)
+    return updated
+
+
+def remap_types(session: Session, source: Source) -> int:
+    """Re-derive level and flow-item type of the source's items from its current mapping (one UPDATE per
+    distinct issue type), so a new rule applies to items imported before it. Statuses need no remap: steps are
+    looked up when metrics are computed. Returns the number of items whose level or flow type changed."""
+    from sqlalchemy import func, update
+
+    from okrflow.store.models_work import WorkItem
+
+    mapping = mapping_for(source)
+    changed = 0
+    for issue_type, _n in session.execute(
+        select(WorkItem.issue_type, func.count()).where(WorkItem.source_id == source.id).group_by(WorkItem.issue_type)
+    ).all():
+        rule = mapping.type_rule(issue_type)
+        level = rule.level.value if rule and rule.level else None
+        flow_type = rule.flow_type.value if rule and rule.level else None
+        result = session.execute(
+            update(WorkItem)
+            .where(
+                WorkItem.source_id == source.id,
+                WorkItem.issue_type == issue_type,
+                (WorkItem.level.is_distinct_from(level)) | (WorkItem.flow_type.is_distinct_from(flow_type)),
+            )
+            .values(level=level, flow_type=flow_type)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount or 0
+    return changed
+
+
+CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
+    "jira": ("email", "api_token", "token"),
+    "github": ("token",),
+    "gitlab": ("token",),
+    "files": (),
+}
+
+
+def make_credentials(kind: str, *, email: str | None = None, token: str | None = None) -> dict[str, str]:
+    """The credentials a connector of ``kind`` reads, from an e-mail and a token (CLI and okrflow.yaml).
+
+    Jira: e-mail + token → ``{"email", "api_token"}`` (Cloud, basic auth); a token alone → ``{"token"}``
+    (Server / Data Center personal access token, bearer). GitHub / GitLab: ``{"token"}``. Files: none."""
+    email, token = (email or "").strip() or None, (token or "").strip() or None
+    if kind == "files" and (email or token):
+        raise InvalidInputError("a files source has no credentials", field="credentials")
+    if email and kind != "jira":
+        raise InvalidInputError(f"a {kind} source authenticates with a token only, not an e-mail", field="email")
+    if email and not token:
+        raise InvalidInputError("an e-mail needs a token too (a Jira Cloud API token)", field="token")
+    if kind == "jira" and email:
+        return {"email": email, "api_token": str(token)}
+    return {"token": token} if token else {}
+
+
+def mapping_report(session: Session, actor: Actor, source_id: int) -> MappingReport:
+    """What the source's effective mapping does not cover among the issue types and statuses stored for it.
+
+    Statuses are those items are in and those of their history (both sides of each change); a status's
+    category is the one stored with items currently in it (history statuses no item is in have none)."""
+    src = get_source(session, actor, source_id)
+    types = set(session.scalars(select(WorkItem.issue_type).where(WorkItem.source_id == src.id).distinct()))
+    categories: dict[str, str | None] = {}
+    for status, category in session.execute(
+        select(WorkItem.status, WorkItem.status_category).where(WorkItem.source_id == src.id).distinct()
+    ):
+        categories[status] = categories.get(status) or category
+    history = session.execute(
+        select(StatusChange.from_status, StatusChange.to_status)
+        .join(WorkItem, WorkItem.id == StatusChange.work_item_id)
+        .where(WorkItem.source_id == src.id)
+        .distinct()
+    ).all()
+    names = set(categories) | {n for pair in history for n in pair if n}
+    return check_mapping(mapping_for(src), types, [(n, categories.get(n)) for n in names])

@@ -5,10 +5,10 @@ share of work that serves no objective ("parallel universe" work) per team.
   configurable per workspace in ``settings["traceability"]["label_pattern"]``; the first group names the KR
   by id, with or without a ``KR-`` prefix).
 - A link on an item covers all its descendants (an epic linked to a KR covers its stories and tasks).
-- **Unaligned share** per team: among the work items of the flow level (workspace setting ``flow_level``,
-  ``story`` by default; items without a level are left out and reported by the mapping check) that were
-  in progress at some time in the period, the share that no key result covers — by item count and by flow
-  time inside the period.
+- **Unaligned share** per team: among the work items of the flow level (workspace setting
+  ``settings["work"]["flow_level"]``, ``story`` by default; items without a level are left out and reported by
+  the mapping check) that were in progress at some time in the period, the share that no key result covers —
+  by item count and by flow time inside the period.
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ def _settings(session: Session, workspace_id: int) -> dict[str, str]:
     from okrflow.store.models import Workspace
 
     ws = session.get(Workspace, workspace_id)
-    raw = ((ws.settings or {}) if ws else {}).get("traceability", {}) or {}
+    settings = (ws.settings or {}) if ws else {}
+    raw = settings.get("traceability", {}) or {}
+    work = settings.get("work", {}) or {}  # okrflow.yaml `work: {flow_level}`; else the old place
     return {
         "label_pattern": raw.get("label_pattern", DEFAULT_LABEL_PATTERN),
-        "flow_level": raw.get("flow_level", "story"),
+        "flow_level": work.get("flow_level") or raw.get("flow_level", "story"),
     }
 
 
@@ -50,6 +52,25 @@ def get_item(session: Session, actor: Actor, item_id: int) -> WorkItem:
     if item is None or not actor.is_member_of(item.workspace_id):
         raise NotFoundError(f"work item {item_id} does not exist")
     return item
+
+
+def flow_level(session: Session, workspace_id: int) -> str:
+    """The level that counts as the flow item in this workspace (``story`` or ``feature``)."""
+    return _settings(session, workspace_id)["flow_level"]
+
+
+def item_by_key(session: Session, actor: Actor, workspace_id: int, key: str, source_id: int | None = None) -> WorkItem:
+    """The work item with this key (e.g. ``PAY-12``) in the workspace, optionally of one source."""
+    get_workspace(session, actor, workspace_id)
+    q = select(WorkItem).where(WorkItem.workspace_id == workspace_id, WorkItem.key == key.strip())
+    if source_id is not None:
+        q = q.where(WorkItem.source_id == source_id)
+    found = list(session.scalars(q.order_by(WorkItem.id).limit(2)))
+    if not found:
+        raise NotFoundError(f"no work item with key {key.strip()!r}")
+    if len(found) > 1:
+        raise InvalidInputError(f"several sources have a work item {key.strip()!r}; name the source", field="key")
+    return found[0]
 
 
 def link(session: Session, actor: Actor, item_id: int, kr_id: int, origin: str = "manual") -> WorkItemLink:
