@@ -9,12 +9,15 @@ transaction by the system actor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from okrflow.api.app import create_app
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import auth, tenancy
+from okrflow.services import auth, catalog, tenancy
+from okrflow.services import okr as okr_service
 from okrflow.store.db import Database
 
 API = "/api/v1"
@@ -45,6 +48,10 @@ class World:
     del_person: dict[str, int] = field(default_factory=dict)  # a person on team alpha
     loner: dict[str, int] = field(default_factory=dict)  # an account without memberships
     del_membership: dict[str, int] = field(default_factory=dict)  # a viewer membership in A
+    # With ``okr=True``: periods, objectives, key results, check-ins and a metric in A (names in ``okr``), and
+    # with ``disposables`` one objective, key result and check-in per role (``okr_mine[role]``).
+    okr: dict[str, int] = field(default_factory=dict)
+    okr_mine: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __enter__(self) -> World:
         return self
@@ -66,8 +73,10 @@ class World:
             "loner_mine": self.loner.get(role, 0),
             "m_del_mine": self.del_membership.get(role, 0),
         }
+        mine.update(self.okr_mine.get(role, {}))
         return {
             **mine,
+            **self.okr,
             "ws_a": self.ws_a,
             "ws_b": self.ws_b,
             "team_alpha": self.team_alpha,
@@ -83,8 +92,11 @@ class World:
         }
 
 
-def build_world(db: Database, *, disposables: bool = False, raise_server_exceptions: bool = False) -> World:
-    """The world; ``disposables`` adds one team, person, loner account and membership per role."""
+def build_world(
+    db: Database, *, disposables: bool = False, raise_server_exceptions: bool = False, okr: bool = False
+) -> World:
+    """The world; ``disposables`` adds one team, person, loner account and membership per role; ``okr`` adds
+    the OKR objects of :func:`_add_okr`."""
     client = TestClient(create_app(db), raise_server_exceptions=raise_server_exceptions)
     client.__enter__()  # one event-loop thread for all requests (much faster); closed by ``World.__exit__``
     w = World(db=db, client=client)
@@ -123,7 +135,36 @@ def build_world(db: Database, *, disposables: bool = False, raise_server_excepti
             w.loner[role] = tenancy.create_user(s, s_, f"loner-{i}", None).id
             other = tenancy.create_user(s, s_, f"member-{i}", None)
             w.del_membership[role] = tenancy.create_membership(s, s_, a.id, other.id, "viewer").id
+        if okr:
+            _add_okr(w, s, disposables)
     return w
+
+
+OKR_YEAR = 2026
+
+
+def _add_okr(w: World, s: Session, disposables: bool) -> None:
+    """In A: the year 2026 and its quarters; a workspace-level objective, one of team alpha and one of team
+    beta (each with a key result and a check-in); a metric ``conversion`` with a ``team`` dimension."""
+    s_ = SYSTEM_ACTOR
+    year, q1 = okr_service.create_year(s, s_, w.ws_a, OKR_YEAR)[:2]
+    w.okr.update(period_year=year.id, period_q1=q1.id)
+    for name, team in (("ws", None), ("alpha", w.team_alpha), ("beta", w.team_beta)):
+        obj = okr_service.create_objective(s, s_, w.ws_a, q1.id, f"Objective {name}", team_id=team)
+        kr = okr_service.create_key_result(s, s_, obj.id, f"KR {name}", "increase", baseline=0, target=10)
+        checkin = okr_service.create_checkin(
+            s, s_, kr.id, value=1, confidence=7, at=datetime(OKR_YEAR, 1, 15, tzinfo=UTC)
+        )
+        w.okr.update({f"obj_{name}": obj.id, f"kr_{name}": kr.id, f"checkin_{name}": checkin.id})
+    w.okr["version_one"] = 1  # the first version of any metric
+    w.okr["metric_a"] = catalog.define_metric(s, s_, w.ws_a, "conversion", name="Conversion", dimensions=["team"]).id
+    for role in ROLES if disposables else ():
+        obj = okr_service.create_objective(s, s_, w.ws_a, q1.id, f"Disposable {role}", team_id=w.team_alpha)
+        kr = okr_service.create_key_result(
+            s, s_, w.okr["obj_alpha"], f"Disposable {role}", "decrease", baseline=9, target=1
+        )
+        checkin = okr_service.create_checkin(s, s_, w.okr["kr_alpha"], value=2, confidence=5)
+        w.okr_mine[role] = {"obj_del_mine": obj.id, "kr_del_mine": kr.id, "checkin_del_mine": checkin.id}
 
 
 def user_token(db: Database, user_id: int, scopes: str, **kwargs: object) -> str:

@@ -82,10 +82,11 @@ def _fill(value: Any, ids: dict[str, int], i: int) -> Any:
 
 def test_matrix_covers_every_route() -> None:
     from okrflow.api.routers import ROUTERS
+    from tests.test_api_okr_rbac import OKR_MATRIX
 
     routes = {(m, r.path) for router in ROUTERS for r in router.routes for m in r.methods}  # type: ignore[attr-defined]
     covered = set()
-    for method, path, _, _ in MATRIX:
+    for method, path, _, _ in [*MATRIX, *OKR_MATRIX]:
         template = path.split("?")[0]
         for route_method, route_path in routes:
             parts, mine = route_path.strip("/").split("/"), template.strip("/").split("/")
@@ -109,11 +110,15 @@ def test_rbac_matrix(db, method: str, path: str, expected: tuple[int, ...], body
     assert got == dict(zip(ROLES, expected, strict=True))
 
 
-def _run_row(world: World, method: str, path: str, body: dict[str, Any] | None, got: dict[str, int]) -> None:
+def _run_row(world: World, method: str, path: str, body: dict[str, Any] | str | None, got: dict[str, int]) -> None:
+    """One row for every role; a ``str`` body is sent as ``text/csv``."""
     for i, role in enumerate(ROLES):
         ids = world.ids(role)
         kwargs: dict[str, Any] = {"headers": world.headers(role)}
-        if body is not None:
+        if isinstance(body, str):
+            kwargs["content"] = _fill(body, ids, i).encode()
+            kwargs["headers"]["Content-Type"] = "text/csv"
+        elif body is not None:
             kwargs["json"] = _fill(body, ids, i)
         response = world.client.request(method, API + path.format(**ids), **kwargs)
         got[role] = response.status_code

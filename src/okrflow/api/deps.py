@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -55,6 +55,8 @@ def write_session(db: DB) -> Iterator[Session]:
 # is sent. A commit that fails becomes an error response instead of a 2xx for a change that was rolled back.
 ReadSession = Annotated[Session, Depends(read_session, scope="function")]
 WriteSession = Annotated[Session, Depends(write_session, scope="function")]
+
+T = TypeVar("T")
 
 MAX_ID = 2_147_483_647  # PostgreSQL ``integer``: a larger id cannot exist, so it is a 422, not a database error
 
@@ -110,7 +112,7 @@ def set_location(request: Request, response: Response, route_name: str, **path_p
     response.headers["Location"] = request.url_for(route_name, **path_params).path
 
 
-def created(request: Request, response: Response, route_name: str, obj: Any, **path_params: Any) -> Any:
+def created(request: Request, response: Response, route_name: str, obj: T, **path_params: Any) -> T:
     """Finish a POST: ``Location`` and, for a versioned row, ``ETag``. Returns ``obj``."""
     set_location(request, response, route_name, **path_params)
     if hasattr(obj, "version"):

@@ -129,6 +129,7 @@ class WorkspaceRead(_VersionedRead):
     name: str
     description: str
     settings: dict[str, Any]
+    north_star_metric_id: int | None = Field(None, description="The north-star metric (PUT .../north-star).")
 
 
 # ------------------------------------------------------------------ teams

@@ -55,6 +55,8 @@ DEFINITION_FIELDS = (
 
 def _require_write(actor: Actor, workspace_id: int, what: str) -> None:
     if not actor.can(Permission.WRITE, workspace_id):
+        if not actor.scope_allows(Permission.WRITE):
+            raise PermissionDeniedError(f"this token's scopes do not allow {what}")
         raise PermissionDeniedError(f"{what} needs the contributor role for the whole workspace (or admin)")
 
 

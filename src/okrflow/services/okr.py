@@ -172,8 +172,49 @@ def create_period(
     return records.created(session, actor, period, entity_type="period", workspace_id=workspace_id)
 
 
+def update_period(
+    session: Session, actor: Actor, period_id: int, changes: dict[str, Any], expected_version: int | None = None
+) -> Period:
+    """Rename a period or move its dates; it must stay inside its parent and keep its child periods inside."""
+    period = get_period(session, actor, period_id)
+    _write_check(actor, period.workspace_id, None, "changing a period")
+    data = dict(changes)
+    if "name" in data:
+        data["name"] = _check_text(data["name"], "name", 100)
+        other = period_by_name(session, period.workspace_id, data["name"])
+        if other is not None and other.id != period.id:
+            raise ConflictError(f"a period named {data['name']!r} exists already", field="name")
+    start, end = data.get("start_date", period.start_date), data.get("end_date", period.end_date)
+    if end < start:
+        raise InvalidInputError("a period cannot end before it starts", field="end_date")
+    parent = session.get(Period, period.parent_id) if period.parent_id is not None else None
+    if parent is not None and (start < parent.start_date or end > parent.end_date):
+        raise InvalidInputError(
+            f"{period.name} ({start}–{end}) would not lie inside {parent.name} ({parent.start_date}–{parent.end_date})",
+            field="start_date" if start < parent.start_date else "end_date",
+        )
+    for child in session.scalars(select(Period).where(Period.parent_id == period.id)):
+        if child.start_date < start or child.end_date > end:
+            raise InvalidInputError(
+                f"{child.name} ({child.start_date}–{child.end_date}) would no longer lie inside {period.name}",
+                field="start_date" if child.start_date < start else "end_date",
+            )
+    return records.update(
+        session,
+        actor,
+        period,
+        entity_type="period",
+        changes=data,
+        allowed=("name", "start_date", "end_date"),
+        expected_version=expected_version,
+        workspace_id=period.workspace_id,
+    )
+
+
 def create_year(session: Session, actor: Actor, workspace_id: int, year: int) -> list[Period]:
     """The annual period ``<year>`` and its quarters ``<year>-Q1`` … ``Q4`` (existing ones are kept)."""
+    get_workspace(session, actor, workspace_id)
+    _write_check(actor, workspace_id, None, "creating a period")
     out = []
     annual = period_by_name(session, workspace_id, str(year)) or create_period(
         session, actor, workspace_id, str(year), "annual", date(year, 1, 1), date(year, 12, 31)
@@ -672,6 +713,8 @@ def list_checkins(session: Session, actor: Actor, kr_id: int) -> list[CheckIn]:
 def set_north_star(session: Session, actor: Actor, workspace_id: int, metric_id: int | None) -> Workspace:
     ws = get_workspace(session, actor, workspace_id)
     if not actor.can(Permission.ADMIN, workspace_id):
+        if not actor.scope_allows(Permission.ADMIN):
+            raise PermissionDeniedError("this token's scopes do not allow naming the north-star metric")
         raise PermissionDeniedError("naming the north-star metric needs the admin role")
     if metric_id is not None:
         m = session.get(Metric, metric_id)

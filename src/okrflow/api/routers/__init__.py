@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from okrflow.api.routers import audit, memberships, people, teams, tokens, users, workspaces
+from okrflow.api.routers import (
+    audit,
+    checkins,
+    key_results,
+    memberships,
+    metrics,
+    north_star,
+    objectives,
+    people,
+    periods,
+    teams,
+    tokens,
+    users,
+    workspaces,
+)
 
 ROUTERS: list[APIRouter] = [
     workspaces.router,
@@ -14,4 +28,10 @@ ROUTERS: list[APIRouter] = [
     memberships.router,
     tokens.router,
     audit.router,
+    periods.router,
+    objectives.router,
+    key_results.router,
+    checkins.router,
+    metrics.router,
+    north_star.router,
 ]
