@@ -276,3 +276,16 @@ def test_ratio_metric_is_computed_from_its_two_metrics_and_aggregated(db, world)
         assert conv_weekly[0] == pytest.approx(3.3)  # mean of 3.0 … 3.6
         with pytest.raises(InvalidInputError, match="not a ratio"):
             catalog.compute_ratio(s, a, orders.id)
+
+
+def test_a_batch_of_many_metrics_with_long_keys_is_audited_on_both_engines(db, world):
+    a, ws = world["actor"], world["ws"]
+    keys = [f"a.rather.long.metric.key.number.{i:02d}" for i in range(5)]
+    with db.write() as s:
+        for k in keys:
+            catalog.define_metric(s, a, ws, k, name=k)
+        report = catalog.record_values(s, a, ws, [catalog.ValuePoint(k, NOW, 1.0) for k in keys])
+    assert report.created == 5
+    with db.read() as s:
+        entry = audit.history(s, a, workspace_id=ws, entity_type="metric_values")[0]
+        assert entry.entity_id == "5 metrics" and entry.after["metrics"] == sorted(keys)

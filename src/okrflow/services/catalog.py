@@ -417,9 +417,10 @@ def record_values(
             actor,
             "record_values",
             "metric_values",
-            ",".join(sorted(metrics)),
+            next(iter(metrics)) if len(metrics) == 1 else f"{len(metrics)} metrics",
             workspace_id=workspace_id,
             after={
+                "metrics": sorted(metrics),
                 "created": report.created,
                 "updated": report.updated,
                 "unchanged": report.unchanged,
