@@ -404,6 +404,7 @@ def test_demo_pages_render(tmp_path: Path) -> None:
     assert tree.count('class="okr-node"') == 4  # the company objective and three cascaded team objectives
     assert 'data-testid="count-due">1<' in tree and "3 weeks ago · due" in tree
     catalog_page = client.get("/metrics").text
-    assert catalog_page.count('data-chart-kind="spark"') == 11  # ten rows and the north-star card
+    # ten KPI rows, nine published flow and four DORA metrics (services/flow_publish.py), the north-star card
+    assert catalog_page.count('data-chart-kind="spark"') == 24
     assert 'data-testid="north-star"' in catalog_page and "Weekly active buyers" in catalog_page
     db.dispose()

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from okrflow.domain.access import Actor
 from okrflow.domain.delivery import ChangeRecord, DeploymentRecord, IncidentRecord
 from okrflow.domain.work import StatusChangeRecord, WorkRecord
-from okrflow.services import delivery, imports, sources, traceability
+from okrflow.services import catalog, delivery, flow_publish, imports, okr, sources, traceability
 from okrflow.store.db import Database
-from okrflow.store.models_okr import KeyResult, Objective
+from okrflow.store.models_okr import KeyResult, Metric, Objective, Period
 
 # status, mean hours spent there (exponential), before moving on
 FLOW = [
@@ -223,8 +223,57 @@ def build(
     deployments, chg, incidents = _delivery(rng, start, now)
     delivery.import_delivery(db, actor, git, deployments=deployments, changes=chg, incidents=incidents)
     with db.write() as s:
-        linked, _problems = traceability.auto_link(s, actor, workspace_id)
-    return {"work_items": items, "status_changes": changes, "deployments": len(deployments), "links": linked}
+        links_made, _problems = traceability.auto_link(s, actor, workspace_id)
+    # flow and DORA metrics into the catalog, and a key result bound to one of them
+    flow_publish.publish(db, actor, workspace_id, now)
+    _flow_key_result(db, workspace_id, actor=actor, now=now)
+    return {"work_items": items, "status_changes": changes, "deployments": len(deployments), "links": links_made}
+
+
+FLOW_KR_OBJECTIVE = "Remove friction from checkout"
+
+
+def _flow_key_result(db: Database, workspace_id: int, *, actor: Actor, now: datetime) -> None:
+    """Checkout's objective gets a key result on "flow time p85 of team checkout" (published metric): from its
+    value at the start of the quarter to 30 % less."""
+    with db.write() as s:
+        obj = s.scalar(
+            select(Objective).where(Objective.workspace_id == workspace_id, Objective.title == FLOW_KR_OBJECTIVE)
+        )
+        metric = s.scalar(select(Metric).where(Metric.workspace_id == workspace_id, Metric.key == "flow.time.p85"))
+        if obj is None or metric is None:
+            return
+        period = s.get(Period, obj.period_id)
+        assert period is not None
+        start, _end = okr.period_bounds(period)
+        dims = {"team": "checkout"}
+        first = catalog.latest_value(s, metric.id, dims, at_or_before=start) or next(
+            iter(catalog.series(s, metric.id, dims, since=start)), None
+        )
+        if first is None:
+            return
+        baseline = round(first.value, 1)
+        target = round(baseline * 0.7, 1)
+        kr = okr.create_key_result(
+            s,
+            actor,
+            obj.id,
+            f"Bring checkout flow time p85 from {baseline:g} to {target:g} days",
+            "decrease",
+            baseline=baseline,
+            target=target,
+            unit="days",
+            metric_id=metric.id,
+            metric_dimensions=dims,
+        )
+        okr.create_checkin(
+            s,
+            actor,
+            kr.id,
+            confidence=5.0,
+            note="QA waits are still long; pairing testers with developers from next sprint.",
+            at=now - timedelta(days=2),
+        )
 
 
 def _delivery(
