@@ -289,3 +289,25 @@ def test_a_batch_of_many_metrics_with_long_keys_is_audited_on_both_engines(db, w
     with db.read() as s:
         entry = audit.history(s, a, workspace_id=ws, entity_type="metric_values")[0]
         assert entry.entity_id == "5 metrics" and entry.after["metrics"] == sorted(keys)
+
+
+def test_headline_series_of_a_metric_recorded_only_per_dimension(db, world):
+    a, ws = world["actor"], world["ws"]
+    with db.write() as s:
+        m = catalog.define_metric(s, a, ws, "deploys", name="Deploys", dimensions=["service"])
+        catalog.record_values(
+            s,
+            a,
+            ws,
+            [
+                catalog.ValuePoint("deploys", NOW - timedelta(days=d), 1.0, {"service": svc})
+                for d in range(3)
+                for svc in (["checkout", "search"] if d < 2 else ["checkout"])
+            ],
+        )
+        plain = catalog.define_metric(s, a, ws, "plain", name="Plain")
+        catalog.record_values(s, a, ws, [catalog.ValuePoint("plain", NOW, 2.0)])
+    with db.read() as s:
+        assert catalog.headline_dimensions(s, m.id) == {"service": "checkout"}
+        assert catalog.headline_dimensions(s, plain.id) == {}
+        assert catalog.status(s, m, NOW, catalog.headline_dimensions(s, m.id)).latest_value == 1.0

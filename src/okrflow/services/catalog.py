@@ -687,3 +687,21 @@ def compute_ratio(
     if not points:
         return IngestReport()
     return record_values(session, actor, metric.workspace_id, points, source="computed")
+
+
+def headline_dimensions(session: Session, metric_id: int) -> dict[str, Any]:
+    """The series an overview shows for a metric: the one without dimensions when it has values, else the
+    dimension combination with the most values (e.g. ``{"service": "checkout"}`` for a DORA metric)."""
+    rows = session.execute(
+        select(MetricValue.dimension_key, func.count())
+        .where(MetricValue.metric_id == metric_id)
+        .group_by(MetricValue.dimension_key)
+        .order_by(func.count().desc(), MetricValue.dimension_key)
+    ).all()
+    keys = [k for k, _n in rows]
+    if not keys or "" in keys:
+        return {}
+    first = session.scalar(
+        select(MetricValue.dimensions).where(MetricValue.metric_id == metric_id, MetricValue.dimension_key == keys[0])
+    )
+    return dict(first or {})

@@ -465,8 +465,9 @@ def _metric_rows(session: Session, ctx: Ctx, ws: Workspace) -> list[dict[str, An
     names = _names(session, ctx, ws)
     rows = []
     for m in catalog.list_metrics(session, ctx.actor, ws.id):
-        st = catalog.status(session, m, now)
-        spark = [[_ms(p.at), p.value] for p in catalog.series(session, m.id, since=since)]
+        dims = catalog.headline_dimensions(session, m.id)  # e.g. one service of a DORA metric
+        st = catalog.status(session, m, now, dims)
+        spark = [[_ms(p.at), p.value] for p in catalog.series(session, m.id, dims, since=since)]
         rows.append(
             {
                 "metric": m,
@@ -475,6 +476,7 @@ def _metric_rows(session: Session, ctx: Ctx, ws: Workspace) -> list[dict[str, An
                 "owner": names.people.get(st.version.owner_person_id or 0),
                 "spark": {"points": spark, "direction": st.version.direction, "status": st.threshold or ""},
                 "north_star": ws.north_star_metric_id == m.id,
+                "series": catalog.dimension_key(dims),
             }
         )
     rows.sort(key=lambda r: (not r["north_star"], r["v"].name.lower()))
