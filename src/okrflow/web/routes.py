@@ -328,10 +328,11 @@ def _account_data(db: Database, ctx: Ctx) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    from okrflow.web import okr_routes
+    from okrflow.web import okr_routes, work_routes
 
     _install_error_handlers(app)
     okr_routes.install(app)
+    work_routes.install(app)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:
@@ -405,7 +406,8 @@ def install(app: FastAPI) -> None:
         counts = _workspace_counts(_db(request), ctx, ctx.workspace)
         with _db(request).read() as s:
             okrs = okr_routes.home_okr_summary(s, ctx, ctx.workspace)
-        return render(request, "home.html", ctx, counts=counts, okrs=okrs, nav="home")
+            work = work_routes.home_work_summary(s, ctx, ctx.workspace)
+        return render(request, "home.html", ctx, counts=counts, okrs=okrs, work=work, nav="home")
 
     # ---------------------------------------------------------------- teams
 
