@@ -200,4 +200,5 @@ class AuditEntry(Base):
 # The other slices' tables register on the same metadata.
 from okrflow.store import models_delivery as _models_delivery  # noqa: E402,F401
 from okrflow.store import models_okr as _models_okr  # noqa: E402,F401
+from okrflow.store import models_pilots as _models_pilots  # noqa: E402,F401
 from okrflow.store import models_work as _models_work  # noqa: E402,F401
