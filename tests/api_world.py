@@ -9,16 +9,20 @@ transaction by the system actor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okrflow.api.app import create_app
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import auth, catalog, tenancy
+from okrflow.domain.delivery import ChangeRecord, DeploymentRecord, IncidentRecord
+from okrflow.domain.work import StatusChangeRecord, WorkRecord
+from okrflow.services import auth, catalog, delivery, imports, sources, tenancy, traceability
 from okrflow.services import okr as okr_service
 from okrflow.store.db import Database
+from okrflow.store.models_work import WorkItem
 
 API = "/api/v1"
 ROLES = ("anonymous", "viewer", "contributor_team", "contributor_ws", "admin", "superuser", "outsider")
@@ -52,6 +56,10 @@ class World:
     # with ``disposables`` one objective, key result and check-in per role (``okr_mine[role]``).
     okr: dict[str, int] = field(default_factory=dict)
     okr_mine: dict[str, dict[str, int]] = field(default_factory=dict)
+    # With ``work=True`` (implies ``okr``): a files source in A with work items and delivery data (names in
+    # ``work``), and per role an unlinked story (``item_mine``) and a story linked to KR alpha (``linked_mine``).
+    work: dict[str, int] = field(default_factory=dict)
+    work_mine: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __enter__(self) -> World:
         return self
@@ -74,9 +82,11 @@ class World:
             "m_del_mine": self.del_membership.get(role, 0),
         }
         mine.update(self.okr_mine.get(role, {}))
+        mine.update(self.work_mine.get(role, {}))
         return {
             **mine,
             **self.okr,
+            **self.work,
             "ws_a": self.ws_a,
             "ws_b": self.ws_b,
             "team_alpha": self.team_alpha,
@@ -93,10 +103,16 @@ class World:
 
 
 def build_world(
-    db: Database, *, disposables: bool = False, raise_server_exceptions: bool = False, okr: bool = False
+    db: Database,
+    *,
+    disposables: bool = False,
+    raise_server_exceptions: bool = False,
+    okr: bool = False,
+    work: bool = False,
 ) -> World:
     """The world; ``disposables`` adds one team, person, loner account and membership per role; ``okr`` adds
-    the OKR objects of :func:`_add_okr`."""
+    the OKR objects of :func:`_add_okr`; ``work`` adds those and the work of :func:`_add_work`."""
+    okr = okr or work
     client = TestClient(create_app(db), raise_server_exceptions=raise_server_exceptions)
     client.__enter__()  # one event-loop thread for all requests (much faster); closed by ``World.__exit__``
     w = World(db=db, client=client)
@@ -137,7 +153,79 @@ def build_world(
             w.del_membership[role] = tenancy.create_membership(s, s_, a.id, other.id, "viewer").id
         if okr:
             _add_okr(w, s, disposables)
+    if work:
+        _add_work(w)
     return w
+
+
+WORK_T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def _story(ext: str, key: str, *, start: int | None = None, done: int | None = None, **kw: object) -> WorkRecord:
+    """A story created on ``WORK_T0``, started ``start`` days later, done ``done`` days later."""
+    hist = []
+    if start is not None:
+        hist.append(StatusChangeRecord(WORK_T0 + timedelta(days=start), "In Progress", "To Do"))
+    if done is not None:
+        hist.append(StatusChangeRecord(WORK_T0 + timedelta(days=done), "Done", "In Progress"))
+    status = "Done" if done is not None else "In Progress" if start is not None else "To Do"
+    return WorkRecord(
+        ext, str(kw.pop("type", "Story")), status, WORK_T0, key=key, title=f"Item {key}", history=tuple(hist), **kw
+    )  # type: ignore[arg-type]
+
+
+def _add_work(w: World) -> None:
+    """In A, source ``files-a`` (kind files, team alpha): epic PAY-1 (linked to KR alpha) with story PAY-2 (done
+    after 4 days of flow: Oct 2 → Oct 6); PAY-3 (10 days: Oct 3 → Oct 13); PAY-4 in progress since Oct 5;
+    per role a backlog story. Delivery data for service ``checkout`` in the week of Mon Oct 5: deployments
+    on Mon, Tue, Wed (each shipping one PR whose first commit was 10 hours earlier), an incident 1 hour after
+    Tuesday's deployment, resolved 3 hours after it."""
+    s_ = SYSTEM_ACTOR
+    with w.db.write() as s:
+        src = sources.create_source(s, s_, w.ws_a, "files-a", "files", team_id=w.team_alpha)
+    recs = [
+        _story("E-1", "PAY-1", type="Epic", start=1),
+        _story("S-1", "PAY-2", start=1, done=5, parent_external_id="E-1"),
+        _story("S-2", "PAY-3", start=2, done=12),
+        _story("S-3", "PAY-4", start=4),
+    ]
+    recs += [_story(f"D-{i}", f"PAY-D{i}") for i in range(len(ROLES))]
+    recs += [_story(f"L-{i}", f"PAY-L{i}") for i in range(len(ROLES))]
+    result = imports.import_records(w.db, s_, src.id, recs)
+    deploy_at = [datetime(2026, 10, 5 + d, 12, tzinfo=UTC) for d in range(3)]
+    deps = [
+        DeploymentRecord(
+            f"d{d}", "checkout", "production", "success", at, at - timedelta(minutes=10), f"sha{d}", (f"sha{d}",)
+        )
+        for d, at in enumerate(deploy_at)
+    ]
+    changes = [
+        ChangeRecord(
+            f"pr{d}",
+            "pull_request",
+            "checkout",
+            at - timedelta(hours=5),
+            first_commit_at=at - timedelta(hours=10),
+            merged_at=at - timedelta(hours=1),
+            merge_commit_sha=f"sha{d}",
+        )
+        for d, at in enumerate(deploy_at)
+    ]
+    incidents = [
+        IncidentRecord(
+            "inc1", "checkout", deploy_at[1] + timedelta(hours=1), resolved_at=deploy_at[1] + timedelta(hours=3)
+        )
+    ]
+    delivery.import_delivery(w.db, s_, src.id, deployments=deps, changes=changes, incidents=incidents)
+    with w.db.write() as s:
+        ids = {i.key: i.id for i in s.scalars(select(WorkItem).where(WorkItem.source_id == src.id))}
+        traceability.link(s, s_, ids["PAY-1"], w.okr["kr_alpha"])
+        for i, role in enumerate(ROLES):
+            traceability.link(s, s_, ids[f"PAY-L{i}"], w.okr["kr_alpha"])
+            w.work_mine[role] = {"item_mine": ids[f"PAY-D{i}"], "linked_mine": ids[f"PAY-L{i}"]}
+    w.work.update(
+        source_a=src.id, run_a=result.run_id, item_epic=ids["PAY-1"], item_story=ids["PAY-2"], item_free=ids["PAY-3"]
+    )
 
 
 OKR_YEAR = 2026

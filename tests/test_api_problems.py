@@ -245,12 +245,38 @@ def test_openapi_document_lists_every_path(db) -> None:
         "/workspaces/{workspace_id}/metric-values/csv": {"post"},
         "/workspaces/{workspace_id}/north-star": {"put"},
         "/workspaces/{workspace_id}/glossary": {"get"},
+        "/workspaces/{workspace_id}/sources": {"get", "post"},
+        "/sources/{source_id}": {"get", "patch"},
+        "/sources/{source_id}/mapping": {"get"},
+        "/sources/{source_id}/sync": {"post"},
+        "/sources/{source_id}/runs": {"get"},
+        "/runs/{run_id}": {"get"},
+        "/sources/{source_id}/import": {"post"},
+        "/workspaces/{workspace_id}/work-items": {"get"},
+        "/work-items/{item_id}": {"get"},
+        "/work-items/{item_id}/links": {"post"},
+        "/work-items/{item_id}/links/{key_result_id}": {"delete"},
+        "/workspaces/{workspace_id}/links/from-labels": {"post"},
+        "/workspaces/{workspace_id}/traceability-matrix": {"get"},
+        "/workspaces/{workspace_id}/unaligned-work": {"get"},
+        "/workspaces/{workspace_id}/flow/report": {"get"},
+        "/workspaces/{workspace_id}/flow/cfd": {"get"},
+        "/workspaces/{workspace_id}/flow/throughput": {"get"},
+        "/workspaces/{workspace_id}/flow/scatter": {"get"},
+        "/workspaces/{workspace_id}/flow/aging": {"get"},
+        "/workspaces/{workspace_id}/flow/value-stream": {"get"},
+        "/workspaces/{workspace_id}/flow/forecast": {"get"},
+        "/workspaces/{workspace_id}/dora": {"get"},
     }
     assert {path: set(ops) for path, ops in doc["paths"].items()} == expected
     schemas = doc["components"]["schemas"]
     assert "password_hash" not in schemas["UserRead"]["properties"]
     assert "token" not in schemas["TokenRead"]["properties"] and "token" in schemas["TokenCreated"]["properties"]
     assert schemas["TeamUpdate"].get("additionalProperties") is False
+    assert (
+        "credentials" not in schemas["SourceRead"]["properties"]
+        and "credentials" in schemas["SourceCreate"]["properties"]
+    )
     # every $ref resolves
     text = r.text
     for name in {part.split('"')[0] for part in text.split('"#/components/schemas/')[1:]}:

@@ -1,5 +1,6 @@
 """The ``okrflow`` command line: setup, serving, accounts, tokens, audit, configuration, OKRs, the KPI catalog,
-backup, demo; sources of work, sync and import runs, mappings and traceability (in ``okrflow.cli_work``).
+backup, demo; sources of work, sync and import runs, mappings and traceability (in ``okrflow.cli_work``); flow,
+DORA and forecasts (in ``okrflow.cli_flow``).
 
 Every command is a thin edge over one service call. Errors are one line on stderr (``error: <message>``) and
 the exit code of the error's class (see ``okrflow.domain.errors``); ``--debug`` adds the traceback.
@@ -1761,7 +1762,9 @@ def demo(
     out.print(f"Next: [bold]okrflow {prefix}serve[/bold] and open http://127.0.0.1:8000/")
 
 
-# The commands for work (sources, sync, import, runs, mappings, traceability) live in their own module.
+# The commands for work (sources, sync, import, runs, mappings, traceability) and for flow (flow, dora, forecast)
+# live in their own modules.
+from okrflow import cli_flow as _cli_flow  # noqa: E402,F401  (flow, dora and forecast commands)
 from okrflow import cli_work as _cli_work  # noqa: E402,F401  (registers its commands on ``app``)
 
 

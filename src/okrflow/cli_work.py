@@ -404,16 +404,21 @@ def sync_command(
     full: Annotated[
         bool, typer.Option("--full", help="Read everything, not just what changed since the cursor.")
     ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish/--no-publish", help="Publish the flow and DORA catalog metrics after the sync."),
+    ] = True,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Sync a source with its connector: one all-or-nothing, idempotent run."""
+    """Sync a source with its connector: one all-or-nothing, idempotent run; then publish the flow and DORA
+    metrics into the KPI catalog (`okrflow flow publish`) so they stay current, unless --no-publish."""
     from okrflow.services import sync
 
     actor = _actor()
     db = _state(ctx).db()
     with db.read() as s:
-        _ws, src = _source(s, actor, workspace, source)
-        source_id, name, kind = src.id, src.name, src.kind
+        ws, src = _source(s, actor, workspace, source)
+        source_id, name, kind, workspace_id = src.id, src.name, src.kind, ws.id
     before = _last_run_id(db, source_id)
     started = time.monotonic()
     try:
@@ -426,6 +431,10 @@ def sync_command(
         f"in {_plural(summary.requests, 'request')}"
     )
     _print_result(summary.runs, summary.warnings, summary.duration_seconds or time.monotonic() - started)
+    if publish:
+        from okrflow.cli_flow import publish_after_sync
+
+        publish_after_sync(db, actor, workspace_id)
 
 
 @app.command("import")

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
-from okrflow.domain.errors import InvalidInputError, OkrflowError, PermissionDeniedError
+from okrflow.domain.errors import InvalidInputError, NotFoundError, OkrflowError, PermissionDeniedError
 from okrflow.domain.work import WorkMapping, WorkRecord, check_mapping
 from okrflow.services import audit
 from okrflow.services.sources import get_source, mapping_for
@@ -400,3 +400,11 @@ def list_runs(session: Session, actor: Actor, source_id: int, limit: int = 50) -
     return list(
         session.scalars(select(SyncRun).where(SyncRun.source_id == source_id).order_by(SyncRun.id.desc()).limit(limit))
     )
+
+
+def get_run(session: Session, actor: Actor, run_id: int) -> SyncRun:
+    """One sync run, for members of its workspace (others: "does not exist")."""
+    run = session.get(SyncRun, run_id)
+    if run is None or not actor.is_member_of(run.workspace_id):
+        raise NotFoundError(f"sync run {run_id} does not exist")
+    return run

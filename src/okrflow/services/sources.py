@@ -36,7 +36,7 @@ from okrflow.domain.work import (
     check_mapping,
 )
 from okrflow.services import records
-from okrflow.services.tenancy import get_workspace
+from okrflow.services.tenancy import _check_team_in_ws, get_workspace
 from okrflow.store.models_work import Source, StatusChange, WorkItem
 
 KINDS = ("jira", "github", "gitlab", "files")
@@ -155,6 +155,7 @@ def create_source(
     if session.scalar(select(Source.id).where(Source.workspace_id == workspace_id, Source.name == name)):
         raise ConflictError(f"a source named {name!r} exists already", field="name")
     parse_mapping(mapping)
+    _check_team_in_ws(session, workspace_id, team_id)
     src = Source(
         workspace_id=workspace_id,
         name=name,
@@ -177,6 +178,8 @@ def update_source(
     changes = dict(changes)
     if "mapping" in changes:
         parse_mapping(changes["mapping"])
+    if "team_id" in changes:
+        _check_team_in_ws(session, src.workspace_id, changes["team_id"])
     if "credentials" in changes:
         creds = changes.pop("credentials")
         changes["credentials"] = encrypt_credentials(creds) if creds else None

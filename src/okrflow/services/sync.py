@@ -227,6 +227,8 @@ def run(
 
     with db.read() as s:
         src = get_source(s, actor, source_id)
+        if not actor.can(Permission.WRITE, src.workspace_id):
+            raise PermissionDeniedError("syncing a source needs the contributor role for the whole workspace")
         name, kind = src.name, src.kind
     if kind == "jira":
         r = sync_source(db, actor, source_id, transport=transport, progress=progress, full=full, sleep=sleep)

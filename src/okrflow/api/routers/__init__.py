@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from okrflow.api.routers import (
     audit,
     checkins,
+    flow,
     key_results,
     memberships,
     metrics,
@@ -14,9 +15,11 @@ from okrflow.api.routers import (
     objectives,
     people,
     periods,
+    sources,
     teams,
     tokens,
     users,
+    work,
     workspaces,
 )
 
@@ -34,4 +37,7 @@ ROUTERS: list[APIRouter] = [
     checkins.router,
     metrics.router,
     north_star.router,
+    sources.router,
+    work.router,
+    flow.router,
 ]

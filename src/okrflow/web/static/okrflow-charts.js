@@ -1,4 +1,5 @@
-/* okrflow charts: burn-up of a key result, metric values by version, sparklines.
+/* okrflow charts: burn-up of a key result, metric values by version, sparklines, and the flow charts
+ * (cumulative flow, cycle-time scatter, aging WIP, Monte Carlo histogram).
  * Data comes from data-chart='{...}' on <canvas data-chart-kind="...">; the CSP forbids inline scripts.
  * The x axis is linear in epoch milliseconds with a date tick formatter (no date adapter is vendored).
  * Charts inside content swapped by HTMX are destroyed before the swap and drawn again after it. */
@@ -202,11 +203,12 @@
 
   function spark(canvas, d) {
     var pts = d.points || [];
+    var filled = pts.filter(function (p) { return p[1] !== null && p[1] !== undefined; }).length;
     var color = d.status === "red" ? C.red : d.status === "amber" ? C.amber : d.status === "green" ? C.green : C.brand;
     return new window.Chart(canvas, {
       type: "line",
-      data: { datasets: [{ data: xy(pts), borderColor: color, borderWidth: 1.6, pointRadius: 0, tension: 0.2,
-        fill: true, backgroundColor: color + "1a" }] },
+      data: { datasets: [{ data: xy(pts), borderColor: color, borderWidth: 1.6, pointRadius: filled < 4 ? 2.5 : 0,
+        pointBackgroundColor: color, spanGaps: true, tension: 0.2, fill: true, backgroundColor: color + "1a" }] },
       options: {
         animation: false,
         maintainAspectRatio: false,
@@ -219,7 +221,228 @@
     });
   }
 
-  var KINDS = { burnup: burnup, metric: metricChart, spark: spark };
+  // ---------------------------------------------------------------- flow charts (web/flow_routes.py)
+
+  var STEP_COLORS = {
+    backlog: "#94a3b8", planning: "#0891b2", development: "#4338ca", testing: "#d97706",
+    deployment: "#9333ea", verification: "#0d9488", done: "#15803d"
+  };
+  var TYPE_COLORS = { feature: "#4338ca", defect: "#b91c1c", risk: "#ca8a04", debt: "#0e7490" };
+  var AGE_COLORS = { "0-30": "#15803d", "30-60": "#ca8a04", "60-90": "#ea580c", ">90": "#b91c1c" };
+  var PCT_COLORS = { "50": "#0e7490", "85": "#c2410c", "95": "#b91c1c" };
+
+  function alpha(hex, a) {
+    var n = parseInt(hex.slice(1), 16);
+    return "rgba(" + (n >> 16) + ", " + ((n >> 8) & 255) + ", " + (n & 255) + ", " + a + ")";
+  }
+
+  function legend() {
+    return { display: true, position: "top", align: "end", labels: { boxWidth: 12, boxHeight: 10, color: C.text } };
+  }
+
+  // Horizontal dashed lines (percentiles) labelled at the right edge: opts.lines = [[label, y, color], ...].
+  var hLines = {
+    id: "okrflowHLines",
+    afterDatasetsDraw: function (chart, args, opts) {
+      var area = chart.chartArea, ctx = chart.ctx, y = chart.scales.y;
+      (opts && opts.lines || []).forEach(function (l) {
+        if (l[1] === null || l[1] === undefined) { return; }
+        var py = y.getPixelForValue(l[1]);
+        if (py < area.top || py > area.bottom) { return; }
+        ctx.save();
+        ctx.strokeStyle = l[2]; ctx.lineWidth = 1.5; ctx.setLineDash([6, 4]);
+        ctx.beginPath(); ctx.moveTo(area.left, py); ctx.lineTo(area.right, py); ctx.stroke();
+        ctx.setLineDash([]); ctx.fillStyle = l[2]; ctx.font = "600 11px system-ui, sans-serif";
+        ctx.textAlign = "right"; ctx.fillText(l[0], area.right - 4, py - 4);
+        ctx.restore();
+      });
+    }
+  };
+
+  // A shaded band from opts.from upwards (aging: the > 90 days waste zone).
+  var wasteBand = {
+    id: "okrflowWaste",
+    beforeDatasetsDraw: function (chart, args, opts) {
+      if (!opts || opts.from === undefined) { return; }
+      var area = chart.chartArea, y = chart.scales.y, ctx = chart.ctx;
+      var top = area.top, bottom = Math.min(area.bottom, y.getPixelForValue(opts.from));
+      if (bottom <= top) { return; }
+      ctx.save();
+      ctx.fillStyle = "rgba(185, 28, 28, 0.08)";
+      ctx.fillRect(area.left, top, area.right - area.left, bottom - top);
+      ctx.strokeStyle = "rgba(185, 28, 28, 0.5)"; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(area.left, bottom); ctx.lineTo(area.right, bottom); ctx.stroke();
+      ctx.fillStyle = "#991b1b"; ctx.font = "600 11px system-ui, sans-serif";
+      ctx.fillText("waste: older than " + opts.from + " days", area.left + 6, top + 13);
+      ctx.restore();
+    }
+  };
+
+  // Vertical markers on a category axis (forecast percentiles): opts.marks = [[label, categoryIndex, color], ...].
+  var vMarks = {
+    id: "okrflowVMarks",
+    afterDatasetsDraw: function (chart, args, opts) {
+      var area = chart.chartArea, ctx = chart.ctx, x = chart.scales.x;
+      (opts && opts.marks || []).forEach(function (m, i) {
+        if (m[1] < 0) { return; }
+        var px = x.getPixelForValue(m[1]);
+        ctx.save();
+        ctx.strokeStyle = m[2]; ctx.lineWidth = 2; ctx.setLineDash([5, 3]);
+        ctx.beginPath(); ctx.moveTo(px, area.top + 4); ctx.lineTo(px, area.bottom); ctx.stroke();
+        ctx.setLineDash([]); ctx.fillStyle = m[2]; ctx.font = "700 11px system-ui, sans-serif";
+        ctx.textAlign = "left"; ctx.fillText(m[0], px + 4, area.top + 12 + i * 14);
+        ctx.restore();
+      });
+    }
+  };
+
+  function cfd(canvas, d) {
+    var datasets = (d.series || []).map(function (s, i) {
+      var color = STEP_COLORS[s.step] || "#64748b";
+      return { label: s.step, data: xy(s.points), borderColor: color, backgroundColor: alpha(color, 0.6),
+        borderWidth: 1, pointRadius: 0, fill: i === 0 ? "origin" : "-1", tension: 0 };
+    });
+    return new window.Chart(canvas, {
+      type: "line",
+      data: { datasets: datasets },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false, normalized: true,
+        interaction: { mode: "index", intersect: false },
+        scales: { x: timeAxis(d.start, d.end), y: Object.assign(valueAxis("items"), { stacked: true, beginAtZero: true }) },
+        plugins: {
+          legend: Object.assign(legend(), { reverse: true }),
+          tooltip: { mode: "index", intersect: false, itemSort: function (a, b) { return a.datasetIndex - b.datasetIndex; },
+            callbacks: { title: function (items) { return items.length ? fmtDate(items[0].parsed.x, true) : ""; },
+              label: function (item) { return item.dataset.label + ": " + item.raw.y; } } },
+          filler: { propagate: false }
+        }
+      }
+    });
+  }
+
+  function pctLines(p) {
+    var out = [];
+    ["50", "85", "95"].forEach(function (k) {
+      if (p && p[k] !== null && p[k] !== undefined) { out.push(["p" + k + " " + fmtNum(p[k], "d"), p[k], PCT_COLORS[k]]); }
+    });
+    return out;
+  }
+
+  function scatter(canvas, d) {
+    var byType = {};
+    (d.points || []).forEach(function (p) {
+      var t = p[3] || "unclassified";
+      (byType[t] = byType[t] || []).push({ x: p[0], y: p[1], key: p[2] });
+    });
+    var names = Object.keys(byType).sort();
+    var all = [];
+    names.forEach(function (t) { all = all.concat(byType[t]); });
+    var datasets = [{ label: "items", data: all, hidden: true }];  // first dataset: every point (tests count it)
+    names.forEach(function (t) {
+      var color = TYPE_COLORS[t] || "#64748b";
+      datasets.push({ label: t, data: byType[t], backgroundColor: alpha(color, 0.55), borderColor: color,
+        borderWidth: 1, pointRadius: 3.5, pointHoverRadius: 5 });
+    });
+    return new window.Chart(canvas, {
+      type: "scatter",
+      data: { datasets: datasets },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        scales: { x: timeAxis(d.start, d.end), y: Object.assign(valueAxis("d"), { beginAtZero: true,
+          title: { display: true, text: "flow time (days)", color: C.text } }) },
+        plugins: {
+          legend: Object.assign(legend(), { labels: { boxWidth: 10, boxHeight: 10, color: C.text,
+            filter: function (item) { return item.datasetIndex > 0; } } }),
+          tooltip: { callbacks: {
+            title: function (items) { return items.length ? (items[0].raw.key || "") : ""; },
+            label: function (item) { return fmtNum(item.raw.y, "days") + ", done " + fmtDate(item.raw.x, true); } } },
+          okrflowHLines: { lines: pctLines(d.percentiles) }
+        }
+      },
+      plugins: [hLines]
+    });
+  }
+
+  function aging(canvas, d) {
+    var steps = d.steps || [];
+    var byBucket = {};
+    (d.points || []).forEach(function (p) { (byBucket[p[3]] = byBucket[p[3]] || []).push({ x: p[0], y: p[1], key: p[2] }); });
+    var all = [];
+    Object.keys(byBucket).forEach(function (b) { all = all.concat(byBucket[b]); });
+    var datasets = [{ label: "items", data: all, hidden: true }];
+    ["0-30", "30-60", "60-90", ">90"].forEach(function (b) {
+      if (!byBucket[b]) { return; }
+      var color = AGE_COLORS[b];
+      datasets.push({ label: b + " days", data: byBucket[b], backgroundColor: alpha(color, 0.7), borderColor: color,
+        borderWidth: 1, pointRadius: b === ">90" ? 5 : 4, pointStyle: b === ">90" ? "rectRot" : "circle" });
+    });
+    return new window.Chart(canvas, {
+      type: "scatter",
+      data: { datasets: datasets },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        scales: {
+          x: { type: "linear", min: -0.5, max: steps.length - 0.5, grid: { color: C.grid, offset: false },
+            border: { display: false },
+            ticks: { stepSize: 1, color: C.text, font: { weight: "600" },
+              callback: function (v) { return Number.isInteger(v) && steps[v] ? steps[v] : ""; } } },
+          y: Object.assign(valueAxis("d"), { beginAtZero: true, title: { display: true, text: "age (days since work start)", color: C.text } })
+        },
+        plugins: {
+          legend: Object.assign(legend(), { labels: { boxWidth: 10, boxHeight: 10, color: C.text,
+            filter: function (item) { return item.datasetIndex > 0; } } }),
+          tooltip: { callbacks: {
+            title: function (items) { return items.length ? (items[0].raw.key || "") : ""; },
+            label: function (item) { return steps[Math.round(item.raw.x)] + ": " + fmtNum(item.raw.y, "days"); } } },
+          okrflowHLines: { lines: pctLines(d.percentiles) },
+          okrflowWaste: { from: 90 }
+        }
+      },
+      plugins: [wasteBand, hLines]
+    });
+  }
+
+  function histogram(canvas, d) {
+    var bars = d.bars || [];
+    var labels = bars.map(function (b) { return String(b[0]); });
+    var m = d.markers || {};
+    var when = d.kind === "when";
+    var colors = bars.map(function (b) {
+      var v = b[0];
+      var p85 = m["85"];
+      var inside = p85 === null || p85 === undefined ? true : (when ? v <= p85 : v >= p85);
+      return inside ? alpha(C.brand, 0.75) : alpha(C.brand, 0.3);
+    });
+    var marks = [];
+    ["50", "85", "95"].forEach(function (k) {
+      if (m[k] === null || m[k] === undefined) { return; }
+      marks.push(["p" + k + ": " + m[k] + (when ? " days" : " items"), labels.indexOf(String(m[k])), PCT_COLORS[k]]);
+    });
+    return new window.Chart(canvas, {
+      type: "bar",
+      data: { labels: labels, datasets: [{ label: "trials", data: bars.map(function (b) { return b[1]; }),
+        backgroundColor: colors, borderWidth: 0, barPercentage: 1, categoryPercentage: 0.92 }] },
+      options: {
+        animation: false, maintainAspectRatio: false,
+        scales: {
+          x: { grid: { display: false }, ticks: { color: C.text, autoSkipPadding: 8, maxRotation: 0 },
+            title: { display: true, text: when ? "days until done (day 1 = today)" : "items done", color: C.text } },
+          y: Object.assign(valueAxis(""), { beginAtZero: true, title: { display: true, text: "trials", color: C.text } })
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: {
+            title: function (items) { return items.length ? items[0].label + (when ? " days" : " items") : ""; },
+            label: function (item) { return item.raw + " of " + d.trials + " trials"; } } },
+          okrflowVMarks: { marks: marks }
+        }
+      },
+      plugins: [vMarks]
+    });
+  }
+
+  var KINDS = { burnup: burnup, metric: metricChart, spark: spark, cfd: cfd, scatter: scatter, aging: aging,
+    histogram: histogram };
 
   function draw(root) {
     if (!window.Chart) { return; }
