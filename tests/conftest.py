@@ -25,7 +25,11 @@ from okrflow.store.models import Base
 
 PG_SERVER_URL = os.environ.get("OKRFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ADMIN_PASSWORD = "correct-horse-battery"  # a test fixture, not a secret
+ADMIN_PASSWORD = "correct-horse-battery"
+
+# The demo is built by many tests: a quarter of its work data keeps the suite fast (test_demo_shapes builds the
+# full one). Subprocesses (the CLI) inherit it.
+os.environ.setdefault("OKRFLOW_DEMO_SCALE", "0.25")  # a test fixture, not a secret
 
 
 def _pg_admin_engine():  # type: ignore[no-untyped-def]

@@ -101,7 +101,7 @@ def test_flow_report_shows_the_five_metrics_trends_aging_and_the_bottleneck(run,
     vsm = service(demo_url, flow.value_stream, **window).map
 
     assert "Flow · Northwind Commerce · 2026-08-25 → 2026-11-22 (90 days, UTC)" in text
-    assert f"scope: all teams · all sources · all types · story level · {r.context.items} items in scope" in text
+    assert f"scope: all teams · all sources · all types · story level · {r.context.items:,} items in scope" in text
     ft = r.flow_time
     assert f"{r.velocity} items done · {r.velocity_per_week:.1f} items/week" in row(text, "Flow velocity")
     assert (

@@ -24,7 +24,10 @@ def built(tmp_path_factory):
     from okrflow.store.db import Database
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
-    demo.build(db, password="demo-password-1", now=NOW)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OKRFLOW_DEMO_SCALE", "1")  # the full demo, as `okrflow demo` builds it
+        summary = demo.build(db, password="demo-password-1", now=NOW)
+    assert summary.work_items > 4500  # three teams, two years, through the Jira connector's parser
     with db.read() as s:
         data = flow_data.load(s, 1)
         teams = {t.id: t.slug for t in s.scalars(select(Team))}

@@ -106,6 +106,17 @@ def _wipe(db: Database) -> None:
     migrate.reset(db)
 
 
+def work_scale() -> float:
+    """``OKRFLOW_DEMO_SCALE`` (0 < s ≤ 1) shrinks the demo's work data for quick trials and the test suite."""
+    import os
+
+    try:
+        value = float(os.environ.get("OKRFLOW_DEMO_SCALE", "1"))
+    except ValueError:
+        return 1.0
+    return min(1.0, max(0.01, value))
+
+
 def build(
     db: Database,
     *,
@@ -157,7 +168,7 @@ def build(
             accounts.append(f"{username} ({role.value}{' on ' + team_slug if team_slug else ''})")
 
     okr_summary = demo_okr.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
-    work_summary = demo_work.build(db, ws.id, team_ids, actor=actor, now=now)
+    work_summary = demo_work.build(db, ws.id, team_ids, actor=actor, now=now, scale=work_scale())
     return DemoSummary(
         workspace_slug=DEMO_SLUG,
         workspace_name=DEMO_NAME,

@@ -50,10 +50,13 @@ class TeamShape:
 
 
 TEAMS = (
-    TeamShape("payments", "PAY", 240, {}, 0.12, 0.05),
-    TeamShape("checkout", "CHK", 260, {"Ready for QA": 2.0, "In QA": 1.3}, 0.2, 0.05),
-    TeamShape("discovery", "DSC", 200, {"Selected for Development": 7.0, "Code Review": 3.0}, 0.1, 0.45),
+    TeamShape("payments", "PAY", 1650, {}, 0.12, 0.05),
+    TeamShape("checkout", "CHK", 1750, {"Ready for QA": 2.0, "In QA": 1.3}, 0.2, 0.05),
+    TeamShape("discovery", "DSC", 1450, {"Selected for Development": 7.0, "Code Review": 3.0}, 0.1, 0.45),
 )
+
+DAYS = 730  # two years of work
+EPICS = 24
 
 # service, team, deploys per week, change failure chance, recovery hours
 SERVICES = (
@@ -128,9 +131,11 @@ def build(
     actor: Actor,
     now: datetime,
     seed: int = 11,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
+    """``scale`` shrinks the number of stories (the test suite builds the demo many times)."""
     rng = np.random.default_rng(seed)
-    start = now - timedelta(days=270)
+    start = now - timedelta(days=DAYS)
     with db.read() as s:
         krs = {
             kr.title: kr.id
@@ -174,12 +179,12 @@ def build(
     for shape in TEAMS:
         records: list[WorkRecord] = []
         epics = []
-        for e in range(8):
+        for e in range(EPICS):
             ext = f"{shape.project}-E{e + 1}"
             linked = kr_for_team[shape.slug]
             # about two in three epics serve a key result; the rest is "parallel universe" work
             labels = (f"okr:KR-{linked[e % len(linked)]}",) if linked and e % 3 != 2 else ()
-            created = start + timedelta(days=e * 30)
+            created = start + timedelta(days=e * DAYS / EPICS)
             records.append(
                 WorkRecord(
                     ext,
@@ -193,11 +198,13 @@ def build(
                 )
             )
             epics.append(ext)
-        for n in range(1, shape.stories + 1):
-            created = start + timedelta(hours=float(rng.uniform(0, 270 * 24)))
-            epic = epics[min(len(epics) - 1, int((created - start).days / 34))] if rng.random() < 0.85 else None
+        stories = max(60, int(shape.stories * scale))
+        for n in range(1, stories + 1):
+            created = start + timedelta(hours=float(rng.uniform(0, DAYS * 24)))
+            slot = int((created - start).days / (DAYS / EPICS))
+            epic = epics[min(len(epics) - 1, slot)] if rng.random() < 0.85 else None
             records.append(_story(rng, shape, n, created, now, epic))
-        for n in range(shape.stories + 1, shape.stories + 6):  # aging work: started months ago, never finished
+        for n in range(stories + 1, stories + 6):  # aging work: started months ago, never finished
             created = now - timedelta(days=float(rng.uniform(100, 220)))
             began = created + timedelta(days=float(rng.uniform(1, 8)))
             stuck = "Blocked" if n % 2 else "In Progress"
@@ -217,7 +224,10 @@ def build(
                     history=tuple(hist),
                 )
             )
-        result = imports.import_records(db, actor, srcs[shape.slug], records)
+        # Through the Jira connector's code path: the records become Jira REST search pages (JSON text, as an
+        # export or the API would deliver them), which the connector's parser reads back.
+        parsed = _via_jira_pages(records)
+        result = imports.import_records(db, actor, srcs[shape.slug], parsed)
         items += result.created
         changes += result.status_changes
     deployments, chg, incidents = _delivery(rng, start, now)
@@ -335,3 +345,69 @@ def _delivery(
                         )
                     )
     return deployments, changes, incidents
+
+
+_JIRA_CATEGORY = {"To Do": "new", "Done": "done"}
+
+
+def _jira_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def _via_jira_pages(records: list[WorkRecord], page_size: int = 100) -> list[WorkRecord]:
+    """Records → Jira REST v3 search pages as JSON text → the Jira connector's parser → records."""
+    import json
+
+    from okrflow.connectors.jira.parser import parse_issue
+
+    ids = {r.external_id: str(10_000 + i) for i, r in enumerate(records)}
+    keys = {r.external_id: r.key for r in records}
+    pages: list[str] = []
+    for start in range(0, len(records), page_size):
+        issues = []
+        for r in records[start : start + page_size]:
+            fields: dict[str, Any] = {
+                "summary": r.title,
+                "issuetype": {"name": r.issue_type},
+                "status": {"name": r.status, "statusCategory": {"key": _JIRA_CATEGORY.get(r.status, "indeterminate")}},
+                "created": _jira_time(r.created),
+                "updated": _jira_time(r.updated),
+                "resolutiondate": _jira_time(r.resolved),
+                "labels": list(r.labels),
+                "customfield_10016": r.story_points,
+                "assignee": {"displayName": r.assignee} if r.assignee else None,
+            }
+            if r.parent_external_id:
+                fields["parent"] = {"id": ids[r.parent_external_id], "key": keys[r.parent_external_id]}
+            histories = [
+                {
+                    "id": str(k),
+                    "author": {"displayName": h.author},
+                    "created": _jira_time(h.at),
+                    "items": [
+                        {"field": "status", "fieldtype": "jira", "fromString": h.from_status, "toString": h.to_status}
+                    ],
+                }
+                for k, h in enumerate(r.history)
+            ]
+            issues.append(
+                {
+                    "id": ids[r.external_id],
+                    "key": r.key,
+                    "fields": fields,
+                    "changelog": {
+                        "startAt": 0,
+                        "maxResults": len(histories),
+                        "total": len(histories),
+                        "histories": histories,
+                    },
+                }
+            )
+        pages.append(json.dumps({"issues": issues, "isLast": start + page_size >= len(records)}))
+    out: list[WorkRecord] = []
+    for text in pages:
+        for issue in json.loads(text)["issues"]:
+            out.append(parse_issue(issue, base_url="https://northwind.atlassian.net"))
+    return out
