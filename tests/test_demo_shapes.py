@@ -78,3 +78,16 @@ def test_services_ship_at_different_speeds(built):
         incidents = dict(s.execute(select(Incident.service, func.count()).group_by(Incident.service)).all())
     assert per_service["checkout"] > 10 * per_service["backoffice"]
     assert incidents.get("backoffice", 0) >= 1
+
+
+def test_the_briefing_names_what_to_look_at_first(built):
+    from okrflow.domain.access import SYSTEM_ACTOR
+    from okrflow.services import briefing
+
+    db, _data, _teams = built
+    with db.read() as s:
+        lines = briefing.headlines(s, SYSTEM_ACTOR, 1, now=NOW)
+    text = "\n".join(lines)
+    assert "forecast to miss" in text and "flow bottleneck" in text and text.count("testing") >= 1
+    assert "more than 90 days" in text and "serves no objective" in text
+    assert "DORA deployment frequency: " in text and "backoffice low" in text

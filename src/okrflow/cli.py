@@ -1756,8 +1756,25 @@ def demo(
         f"sign in    {escape(summary.admin_username)} / {escape(summary.admin_password)}",
         f"database   {escape(summary.database_url)}",
     ]
+    if getattr(summary, "work_items", 0):
+        lines.append(
+            f"work       {summary.work_items:,} items, {summary.status_changes:,} status changes, "
+            f"{summary.deployments:,} deployments"
+        )
     body = "\n".join(lines)
     out.print(Panel(body, title="okrflow demo ready", expand=False))
+    from okrflow.services import briefing
+    from okrflow.services.tenancy import workspace_by_slug
+
+    first: list[str] = []
+    if getattr(summary, "work_items", 0):  # a demo with work data: say what to look at first
+        with db.read() as s:
+            ws = workspace_by_slug(s, summary.workspace_slug)
+            first = briefing.headlines(s, _actor(), ws.id) if ws is not None else []
+    if first:
+        out.print("[bold]Look at these first:[/bold]")
+        for line in first:
+            out.print(f"  • {escape(line)}")
     prefix = "" if state.database_url is None else f"--database-url {escape(summary.database_url)} "
     out.print(f"Next: [bold]okrflow {prefix}serve[/bold] and open http://127.0.0.1:8000/")
 
