@@ -91,3 +91,12 @@ def test_the_briefing_names_what_to_look_at_first(built):
     assert "forecast to miss" in text and "flow bottleneck" in text and text.count("testing") >= 1
     assert "more than 90 days" in text and "serves no objective" in text
     assert "DORA deployment frequency: " in text and "backoffice low" in text
+
+
+def test_the_last_quarter_shows_testing_as_the_bottleneck(built):
+    from okrflow.domain.access import SYSTEM_ACTOR
+    from okrflow.services import flow
+
+    db, _data, _teams = built
+    with db.read() as s:
+        assert flow.value_stream(s, SYSTEM_ACTOR, 1, now=NOW).map.bottleneck == "testing"

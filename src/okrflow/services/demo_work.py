@@ -32,7 +32,7 @@ FLOW = [
     ("Selected for Development", 60.0),
     ("In Progress", 40.0),
     ("Code Review", 16.0),
-    ("Ready for QA", 110.0),
+    ("Ready for QA", 170.0),
     ("In QA", 14.0),
     ("Ready for Release", 20.0),
     ("Done", 0.0),
@@ -52,7 +52,7 @@ class TeamShape:
 TEAMS = (
     TeamShape("payments", "PAY", 1650, {}, 0.12, 0.05),
     TeamShape("checkout", "CHK", 1750, {"Ready for QA": 2.0, "In QA": 1.3}, 0.2, 0.05),
-    TeamShape("discovery", "DSC", 1450, {"Selected for Development": 7.0, "Code Review": 3.0}, 0.1, 0.45),
+    TeamShape("discovery", "DSC", 1450, {"Selected for Development": 4.0, "Code Review": 4.0}, 0.1, 0.5),
 )
 
 DAYS = 730  # two years of work
