@@ -115,3 +115,21 @@ def admin_actor(db: Database, admin_setup: setup.SetupResult) -> Actor:
         user = s.get(User, admin_setup.user_id)
         assert user is not None
         return auth.actor_for_user(s, user)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright, shared by a test module. Missing Chromium fails under
+    CI=true and skips elsewhere."""
+    from tests._browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail(f"Chromium is required under CI=true but {CHROMIUM} is missing")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

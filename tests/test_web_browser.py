@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,22 +10,12 @@ import pytest
 
 from okrflow.api.app import create_app
 from okrflow.store.db import Database
-from tests._browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
+from tests._browser import SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
 from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

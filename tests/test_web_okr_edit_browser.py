@@ -4,8 +4,6 @@ else saved meanwhile) shows the reload message and keeps the input; edit and del
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +13,7 @@ from okrflow.domain.access import SYSTEM_ACTOR
 from okrflow.services import okr
 from okrflow.store.db import Database
 from tests import test_web_okr as okr_pages
-from tests._browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
+from tests._browser import SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
 from tests.conftest import ADMIN_PASSWORD
 from tests.test_web_okr import World
 
@@ -23,16 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_url", ["sqlite"],
 
 sync_api = pytest.importorskip("playwright.sync_api")
 world = okr_pages.world
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_edit_in_browser(browser: Any, db: Database, world: World) -> None:

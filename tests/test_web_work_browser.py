@@ -4,7 +4,6 @@ line and see the errors; the unaligned-work bars on /trace. Screenshots of each 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +18,12 @@ from okrflow.services import demo, sources
 from okrflow.store.db import Database
 from okrflow.store.models import Team
 from okrflow.store.models_work import WorkItem, WorkItemLink
-from tests._browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
+from tests._browser import SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
 
 pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
 PASSWORD = "demo-browser-password"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture
