@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from okrflow.domain.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from okrflow.domain.work import WorkRecord
@@ -314,7 +315,7 @@ def test_decision_freezes_evidence_and_moves_the_pilot(db, world):
     with db.write() as s:
         pilots.evaluate(s, world["actor"], p.id, DURING)
         d = decide(s, world, pilot_id=p.id, action="scale")
-        assert d.recommended_action == "scale" and not d.overrides_recommendation
+        assert d.action == "scale" and d.recommended_action == "scale" and not d.overrides_recommendation
         assert d.links[0] == {"type": "pilot", "id": p.id}
         assert d.raci["responsible"] == [{"name": "Ana Owner", "person_id": world["owner"].id}]
         assert d.evidence["recommendation"]["action"] == "scale"
@@ -386,3 +387,32 @@ def test_decisions_are_immutable_and_supersede_chains(db, world):
         assert len(decisions.list_decisions(s, a, world["ws"], link_type="key_result", link_id=world["kr"].id)) == 3
         assert [d.id for d in decisions.decisions_due_for_review(s, a, world["ws"], date(2026, 6, 1))] == [third.id]
         assert decisions.decisions_due_for_review(s, a, world["ws"], date(2026, 5, 31)) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE decisions SET rationale = 'edited behind the app' WHERE id = :id", "DELETE FROM decisions WHERE id = :id"],
+)
+def test_the_database_itself_refuses_changing_a_decision(db, world, statement):
+    """Raw SQL (no ORM guard in the way) is refused by the triggers of migration 0006 on both engines."""
+    with db.write() as s:
+        d = decide(s, world, title="Use vendor A")
+    with pytest.raises(ConflictError, match="cannot be changed or deleted") as refused, db.write() as s:
+        s.execute(text(statement), {"id": d.id})
+    assert isinstance(refused.value.__cause__, IntegrityError)  # raised by the database, not by the ORM guard
+    with db.read() as s:
+        kept = s.get(Decision, d.id)
+        assert kept is not None and kept.rationale == ""
+
+
+def test_decision_log_filters_by_action(db, world):
+    p = running_pilot(db, world, two_days(500, 650, 201.0))
+    with db.write() as s:
+        pilots.evaluate(s, world["actor"], p.id, DURING)
+        scaled = decide(s, world, pilot_id=p.id, action="scale")
+        decide(s, world, title="Hire a second designer")
+    with db.read() as s:
+        found = decisions.list_decisions(s, world["actor"], world["ws"], action="scale")
+        assert [d.id for d in found] == [scaled.id]
+        with pytest.raises(InvalidInputError, match="action is one of"):
+            decisions.list_decisions(s, world["actor"], world["ws"], action="ship-it")

@@ -85,11 +85,15 @@ def list_decisions(
     until: date | None = None,
     query: str = "",
     current_only: bool = False,
+    action: str | None = None,
 ) -> list[Decision]:
     """The log, newest first. Filters: a pilot, a link (type and id), who decided, a date range, a text in title,
-    decision or rationale; ``current_only`` leaves out superseded decisions."""
+    decision or rationale, the action taken on a pilot; ``current_only`` leaves out superseded decisions."""
     get_workspace(session, actor, workspace_id)
     q = select(Decision).where(Decision.workspace_id == workspace_id)
+    if action:
+        chosen = _action(action)
+        q = q.where(Decision.action == (chosen.value if chosen else None))
     if pilot_id is not None:
         q = q.where(Decision.pilot_id == pilot_id)
     if decided_by:
@@ -411,8 +415,6 @@ def _prepare(
                 "give a rationale",
                 field="rationale",
             )
-    if chosen is not None:
-        frozen["action"] = chosen.value
     days: int | None = None
     if chosen is dp.Action.EXTEND and pilot is not None:
         if extend_days is None:
@@ -430,6 +432,7 @@ def _prepare(
         "evidence": frozen,
         "links": link_list,
         "pilot_id": pilot.id if pilot else None,
+        "action": chosen.value if chosen else None,
         "recommended_action": recommended,
         "overrides_recommendation": overrides,
     }
@@ -552,12 +555,12 @@ def supersede(
         "options": old.options,
         "rationale": old.rationale,
         # The pilot parts are frozen again from the current state; the caller's own evidence is kept.
-        "evidence": {k: v for k, v in old_evidence.items() if k not in ("recommendation", "readout", "action")},
+        "evidence": {k: v for k, v in old_evidence.items() if k not in ("recommendation", "readout", "extend_days")},
         "raci": old.raci or None,
         "review_on": old.review_on,
         "links": old.links,
         "pilot_id": old.pilot_id,
-        "action": old_evidence.get("action"),
+        "action": old.action,
         "extend_days": None,
     }
     merged = base | dict(changes)

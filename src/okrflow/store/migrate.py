@@ -70,6 +70,7 @@ def reset(db: Database) -> None:
             for name in names:
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
             conn.exec_driver_sql("DROP FUNCTION IF EXISTS okrflow_audit_append_only() CASCADE")
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS okrflow_decisions_immutable() CASCADE")
     upgrade(db)
 
 

@@ -81,7 +81,8 @@ class PilotEvaluation(Base):
 
 
 class Decision(Base):
-    """An entry of the decision log. Immutable once recorded: a change is a new decision that supersedes it."""
+    """An entry of the decision log. Immutable once recorded: a change is a new decision that supersedes it.
+    The database refuses UPDATE and DELETE on it (triggers, migration 0006), as for the audit log."""
 
     __tablename__ = "decisions"
     __table_args__ = (Index("ix_decisions_ws_date", "workspace_id", "decided_on"),)
@@ -100,6 +101,7 @@ class Decision(Base):
     review_on: Mapped[date | None] = mapped_column(Date)
     links: Mapped[Any] = mapped_column(JSONType, default=list)  # [{"type": "pilot", "id": 3}, …]
     pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str | None] = mapped_column(String(16))  # scale | rollback | … for a decision on a pilot
     recommended_action: Mapped[str | None] = mapped_column(String(16))
     overrides_recommendation: Mapped[bool] = mapped_column(Boolean, default=False)
     # UNIQUE: a decision is superseded at most once, so the chain never forks.
