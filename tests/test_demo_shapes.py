@@ -100,3 +100,35 @@ def test_the_last_quarter_shows_testing_as_the_bottleneck(built):
     db, _data, _teams = built
     with db.read() as s:
         assert flow.value_stream(s, SYSTEM_ACTOR, 1, now=NOW).map.bottleneck == "testing"
+
+
+def test_pilots_decisions_outcomes_and_postmortems(built):
+    """Two finished pilots (a clear win → scale, a guardrail breach → rollback), one running; ten decisions, one
+    superseded; anticipated outcomes achieved, not achieved and due for review; two postmortems with open and
+    overdue actions."""
+    from okrflow.domain.access import SYSTEM_ACTOR
+    from okrflow.services import decisions, outcomes, pilots, retros
+
+    db, _data, _teams = built
+    today = NOW.date()
+    with db.read() as s:
+        found = {p.key: p for p in pilots.list_pilots(s, SYSTEM_ACTOR, 1)}
+        assert {k: p.status for k, p in found.items()} == {"P-1": "closed", "P-2": "closed", "P-3": "running"}
+        latest = {k: pilots.latest_evaluation(s, SYSTEM_ACTOR, p.id) for k, p in found.items()}
+        assert {k: e.action for k, e in latest.items() if e} == {"P-1": "scale", "P-2": "rollback", "P-3": "continue"}
+        assert "refund_rate" in latest["P-2"].evidence["numbers"]["breached_guardrails"]
+        log = decisions.list_decisions(s, SYSTEM_ACTOR, 1)
+        assert len(log) == 10
+        assert len(decisions.list_decisions(s, SYSTEM_ACTOR, 1, current_only=True)) == 9
+        assert {d.action for d in log if d.pilot_id} == {"scale", "rollback"}
+        assert not any(d.overrides_recommendation for d in log)
+        assert decisions.decisions_due_for_review(s, SYSTEM_ACTOR, 1, today)
+        due = outcomes.outcome_reviews_due(s, SYSTEM_ACTOR, 1, today)
+        assert due
+        rate = outcomes.realization_rate(s, SYSTEM_ACTOR, 1, start=today.replace(year=today.year - 2), end=today)
+        assert rate.achieved and rate.not_achieved and rate.partially and rate.pending
+        kinds = [r.kind for r in retros.list_retros(s, SYSTEM_ACTOR, 1)]
+        assert kinds.count("postmortem") == 2
+        assert all(r.incident_id for r in retros.list_retros(s, SYSTEM_ACTOR, 1, kind="postmortem"))
+        overdue = retros.overdue_actions(s, SYSTEM_ACTOR, 1, today)
+        assert len(overdue) >= 2 and all(o.action.status == "open" for o in overdue)

@@ -240,7 +240,7 @@ def test_ninety_day_view_tiles_about_ninety_days(start: date) -> None:
 def test_scale_with_p_value() -> None:
     rec = evaluate(RULES, results(metric(0.08, p=0.01, ctw=0.99), guard(latency, -0.01)), DURING)
     assert rec.action is Action.SCALE
-    assert rec.rule.startswith("ScaleWhen(primary_lift_at_least=0.05, p_below=0.05")
+    assert rec.rule.startswith("scale_when: primary_lift_at_least=0.05, p_below=0.05")
     assert rec.evidence["primary_improvement"] == 0.08
     assert rec.evidence["primary_p_value"] == 0.01
     assert rec.evidence["guardrails_checked"] == 1
@@ -305,7 +305,7 @@ def test_pause_on_srm_beats_everything() -> None:
     assert rec.action is Action.PAUSE
     assert rec.evidence["srm_p_value"] == 0.0001
     assert "untrustworthy" in rec.reason
-    assert rec.also_fired[0].startswith("RollbackWhen")  # what would have fired next
+    assert rec.also_fired[0].startswith("rollback_when: ")  # what would have fired next
     assert evaluate(RULES, results(metric(0.0), srm=0.002), DURING).action is Action.CONTINUE
     assert evaluate(RULES, results(metric(0.0), srm=None), DURING).action is Action.CONTINUE  # not tested
 
@@ -353,7 +353,7 @@ def test_extend_while_the_sample_is_short_then_stop() -> None:
 def test_continue_by_default() -> None:
     rec = evaluate(RULES, results(metric(0.03, p=0.2)), DURING)
     assert rec.action is Action.CONTINUE
-    assert rec.rule == "Continue()"
+    assert rec.rule == "continue: no exit rule fired"
     assert rec.evidence["timebox_over"] is False
     assert evaluate((), results(metric(0.5, p=0.0)), AFTER).action is Action.CONTINUE
     assert evaluate(DEFAULT_RULES, results(metric(0.5, p=0.0)), DURING).action is Action.CONTINUE

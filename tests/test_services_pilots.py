@@ -240,10 +240,10 @@ def test_results_upsert_is_idempotent_and_all_or_nothing(db, world):
 @pytest.mark.parametrize(
     ("rows", "action", "rule_start", "evidence_key"),
     [
-        (two_days(500, 650, 201.0), "scale", "ScaleWhen(", "primary_p_value"),
-        (two_days(500, 650, 220.0), "rollback", "RollbackWhen(", "latency_ms_improvement"),
-        (two_days(500, 650, 201.0, n_treatment=5600), "pause", "PauseWhen(", "srm_p_value"),
-        (two_days(500, 505, 200.0), "continue", "Continue()", "primary_p_value"),
+        (two_days(500, 650, 201.0), "scale", "scale_when: ", "primary_p_value"),
+        (two_days(500, 650, 220.0), "rollback", "rollback_when: ", "latency_ms_improvement"),
+        (two_days(500, 650, 201.0, n_treatment=5600), "pause", "pause_when: ", "srm_p_value"),
+        (two_days(500, 505, 200.0), "continue", "continue: no exit rule fired", "primary_p_value"),
     ],
 )
 def test_evaluate_on_planted_data(db, world, rows, action, rule_start, evidence_key):
@@ -416,3 +416,53 @@ def test_decision_log_filters_by_action(db, world):
         assert [d.id for d in found] == [scaled.id]
         with pytest.raises(InvalidInputError, match="action is one of"):
             decisions.list_decisions(s, world["actor"], world["ws"], action="ship-it")
+
+
+def test_domain_errors_name_their_field(db, world):
+    """The API reports which field a rule of the domain refused (RFC 9457 ``errors[].field``)."""
+    stage = {"cohort": "all", "exposure_percent": 50, "start": "2026-03-10", "split": [50, 50]}
+    cases = [
+        ({"timebox_end": date(2026, 3, 1)}, "timebox_end", "ends"),
+        ({"exit_rules": [{"scale_when": {}}]}, "exit_rules", "exactly one kind of evidence"),
+        ({"exit_rules": [{"ship_when": {}}]}, "exit_rules", "unknown exit rule"),
+        ({"guardrails": [{"metric": "checkout_conversion", "direction": "increase"}]}, "guardrails", "primary"),
+        ({"risks": [{"description": "x", "likelihood": 6, "impact": 1}]}, "risks", "likelihood"),
+        ({"rollout": [*make_rollout(), stage | {"exposure_percent": 1}]}, "rollout", "ramp up"),
+        (
+            {"hypothesis": {"primary_metric": "x", "direction": "increase", "expected_effect": -1}},
+            "hypothesis",
+            "positive",
+        ),
+    ]
+    for extra, field, message in cases:
+        with pytest.raises(InvalidInputError, match=message) as info, db.write() as s:
+            make_pilot(s, world, key="P-9", **extra)
+        assert info.value.details["field"] == field, (extra, info.value.details)
+
+
+def make_rollout():
+    return [
+        {"cohort": "staff", "exposure_percent": 5, "start": "2026-03-02", "split": [50, 50]},
+        {"cohort": "10 % of EU", "exposure_percent": 10, "start": "2026-03-09", "split": [50, 50]},
+    ]
+
+
+def test_results_with_line_numbers_and_malformed_numbers_are_rejected_not_crashed(db, world):
+    """Rows from a file carry their line numbers; texts, floats for n and huge values are rejected rows."""
+    p = running_pilot(db, world, [])
+    bad = [
+        conv_row(START, "control", 5000, 500),
+        conv_row(START, "treatment", "5000", 500),  # a text where a count belongs
+        conv_row(START, "treatment", 5000, "many"),
+        mean_row(START, "control", 5000, 200.0, 50.0) | {"sum": 1e200},  # would overflow sum²
+        conv_row(START, "treatment", pilots.MAX_UNITS + 1, 1),  # beyond the integer column
+        {"day": START, "variant": 7, "metric": "checkout_conversion", "n": 10, "conversions": 1},
+    ]
+    with pytest.raises(InvalidInputError, match="5 result row\\(s\\) rejected") as info, db.write() as s:
+        pilots.record_results(s, world["actor"], p.id, bad, lines=[2, 3, 4, 5, 6, 8])
+    errors = info.value.details["errors"]
+    assert [e.split(":")[0] for e in errors] == ["line 3", "line 4", "line 5", "line 6", "line 8"]
+    assert "n must be a whole number" in errors[0] and "conversions must be a finite number" in errors[1]
+    assert "sum must be a finite number" in errors[2] and "variant must be text" in errors[4]
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(PilotResult)) == 0

@@ -365,13 +365,19 @@ def rules_to_config(rules: Iterable[Rule]) -> list[dict[str, dict[str, Any]]]:
 
 
 def describe_rule(rule: Rule) -> str:
-    """The rule as written, every setting spelled out: ``ScaleWhen(primary_lift_at_least=0.05, p_below=0.05, …)``."""
-    parts = [
-        f"{f.name}={value.value if isinstance(value, StrEnum) else value!r}"
-        for f in fields(rule)
-        if (value := getattr(rule, f.name)) is not None
-    ]
-    return f"{type(rule).__name__}({', '.join(parts)})"
+    """The rule as written in the configuration, every setting spelled out:
+    ``scale_when: primary_lift_at_least=0.05, p_below=0.05, …``."""
+    keys = {kind: key for key, kind in RULE_KEYS.items()}
+    parts = [f"{f.name}={_setting(value)}" for f in fields(rule) if (value := getattr(rule, f.name)) is not None]
+    return f"{keys[type(rule)]}: {', '.join(parts)}" if parts else f"{keys[type(rule)]}: (no settings)"
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, StrEnum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 # --- results and evaluation ----------------------------------------------------------------------------------------
@@ -605,7 +611,7 @@ def evaluate(rules: Iterable[Rule], results: PilotResults, now: date | datetime)
     if not fired:
         return Recommendation(
             Action.CONTINUE,
-            "Continue()",
+            "continue: no exit rule fired",
             "no exit rule fired: keep collecting data",
             {
                 **_primary_evidence(results),

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from okrflow.domain.access import SYSTEM_ACTOR, Actor, Role
 from okrflow.domain.errors import ConflictError
-from okrflow.services import demo_okr, demo_work, tenancy
+from okrflow.services import demo_okr, demo_pilots, demo_work, tenancy
 from okrflow.store import migrate
 from okrflow.store.db import Database
 from okrflow.store.models import User, Workspace
@@ -86,6 +86,11 @@ class DemoSummary:
     status_changes: int = 0
     deployments: int = 0
     links: int = 0
+    pilots: int = 0
+    decisions: int = 0
+    anticipated_outcomes: int = 0
+    actual_outcomes: int = 0
+    retrospectives: int = 0
 
 
 def _email(name: str) -> str:
@@ -169,6 +174,7 @@ def build(
 
     okr_summary = demo_okr.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
     work_summary = demo_work.build(db, ws.id, team_ids, actor=actor, now=now, scale=work_scale())
+    pilot_summary = demo_pilots.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
     return DemoSummary(
         workspace_slug=DEMO_SLUG,
         workspace_name=DEMO_NAME,
@@ -180,4 +186,5 @@ def build(
         accounts=accounts,
         **okr_summary,
         **work_summary,
+        **pilot_summary,
     )

@@ -185,16 +185,23 @@ def build(
             # about two in three epics serve a key result; the rest is "parallel universe" work
             labels = (f"okr:KR-{linked[e % len(linked)]}",) if linked and e % 3 != 2 else ()
             created = start + timedelta(days=e * DAYS / EPICS)
+            history = [StatusChangeRecord(created + timedelta(days=3), "In Progress", "To Do", "pm")]
+            # An epic is delivered about three weeks after its slot ends; the last ones are still in progress.
+            delivered = created + timedelta(days=DAYS / EPICS + 21)
+            if delivered < now - timedelta(days=7):
+                history.append(StatusChangeRecord(delivered, "Done", "In Progress", "pm"))
             records.append(
                 WorkRecord(
                     ext,
                     "Epic",
-                    "In Progress",
+                    history[-1].to_status,
                     created,
                     key=ext,
                     title=f"{shape.slug.title()} epic {e + 1}",
                     labels=labels,
-                    history=(StatusChangeRecord(created + timedelta(days=3), "In Progress", "To Do", "pm"),),
+                    resolved=delivered if history[-1].to_status == "Done" else None,
+                    updated=history[-1].at,
+                    history=tuple(history),
                 )
             )
             epics.append(ext)
