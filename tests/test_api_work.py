@@ -66,7 +66,14 @@ def test_credentials_are_write_only(world, monkeypatch):
         sync = c.post(f"{API}/sources/{src['id']}/sync?full=true", headers=h)
         assert sync.status_code == 200, sync.text
         assert sync.json()["runs"][0]["status"] == "succeeded" and sync.json()["kind"] == "jira"
+        # the flow/DORA catalog metrics were published after the sync, so bound key results stay current
+        published = sync.json()["published"]
+        assert "flow.time.p85" in published["defined"] and published["last_day"] is not None
+        metric_keys = {m["key"] for m in c.get(f"{API}/workspaces/{world.ws_a}/metrics", headers=h).json()}
+        assert "flow.time.p85" in metric_keys
         responses += [sync, c.get(f"{API}/sources/{src['id']}/runs", headers=h)]
+        quiet = c.post(f"{API}/sources/{src['id']}/sync?publish=false", headers=h)
+        assert quiet.status_code == 200 and quiet.json()["published"] is None
         assert SECRET not in c.get(f"{API}/openapi.json").text
     for resp in responses:
         assert SECRET not in resp.text and "api_token" not in resp.text, resp.text

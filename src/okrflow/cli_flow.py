@@ -410,25 +410,6 @@ def publish_summary(report: Any) -> str:
     return f"Published {what}{days}: {defined}, {revised}; {values}"
 
 
-def publish_after_sync(db: Any, actor: Any, workspace_id: int) -> None:
-    """``okrflow sync`` calls this after a successful run (unless ``--no-publish``), so catalog metrics stay
-    current. The sync is committed already: a failure here is a warning, not an error of the sync."""
-    from okrflow.domain.errors import OkrflowError
-    from okrflow.services import flow
-
-    try:
-        report = flow.publish(db, actor, workspace_id, _now())
-    except OkrflowError as exc:
-        err.print(
-            f"[yellow]warning:[/yellow] the sync succeeded, but publishing the catalog metrics failed: "
-            f"{escape(exc.message)}; run `okrflow flow publish` to retry"
-        )
-        return
-    out.print(escape(publish_summary(report)))
-    for key in report.skipped:
-        err.print(f"[yellow]warning:[/yellow] metric {escape(key)} belongs to a person: left alone")
-
-
 @flow_app.command("publish")
 def flow_publish_command(
     ctx: typer.Context,

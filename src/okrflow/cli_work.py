@@ -412,18 +412,19 @@ def sync_command(
 ) -> None:
     """Sync a source with its connector: one all-or-nothing, idempotent run; then publish the flow and DORA
     metrics into the KPI catalog (`okrflow flow publish`) so they stay current, unless --no-publish."""
+    from okrflow.cli_flow import _now as _flow_now
     from okrflow.services import sync
 
     actor = _actor()
     db = _state(ctx).db()
     with db.read() as s:
-        ws, src = _source(s, actor, workspace, source)
-        source_id, name, kind, workspace_id = src.id, src.name, src.kind, ws.id
+        _ws, src = _source(s, actor, workspace, source)
+        source_id, name, kind = src.id, src.name, src.kind
     before = _last_run_id(db, source_id)
     started = time.monotonic()
     try:
         with _progress() as progress:
-            summary = sync.run(db, actor, source_id, full=full, progress=progress)
+            summary = sync.run(db, actor, source_id, full=full, progress=progress, publish=publish, now=_flow_now())
     except OkrflowError as exc:
         _report_failure(db, exc, source_id, before, name)
     out.print(
@@ -431,10 +432,12 @@ def sync_command(
         f"in {_plural(summary.requests, 'request')}"
     )
     _print_result(summary.runs, summary.warnings, summary.duration_seconds or time.monotonic() - started)
-    if publish:
-        from okrflow.cli_flow import publish_after_sync
+    if summary.published is not None:
+        from okrflow.cli_flow import publish_summary
 
-        publish_after_sync(db, actor, workspace_id)
+        out.print(escape(publish_summary(summary.published)))
+        for key in summary.published.skipped:
+            err.print(f"[yellow]warning:[/yellow] metric {escape(key)} belongs to a person: left alone")
 
 
 @app.command("import")

@@ -121,6 +121,18 @@ class RunRead(_Read):
     actor: str
 
 
+class PublishedRead(BaseModel):
+    """What publishing the flow/DORA catalog metrics after the sync did."""
+
+    defined: list[str]
+    revised: list[str]
+    created: int
+    updated: int
+    unchanged: int
+    first_day: date | None
+    last_day: date | None
+
+
 class SyncSummaryRead(BaseModel):
     source: str
     kind: str
@@ -132,6 +144,7 @@ class SyncSummaryRead(BaseModel):
     unchanged: int
     warnings: list[str]
     duration_seconds: float
+    published: PublishedRead | None = None
 
 
 # ------------------------------------------------------------------ work items

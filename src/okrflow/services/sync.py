@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import select
@@ -31,6 +33,9 @@ from okrflow.services.imports import ImportResult, Progress
 from okrflow.services.sources import decrypt_credentials, get_source
 from okrflow.store.db import Database
 from okrflow.store.models_work import WorkItem
+
+if TYPE_CHECKING:
+    from okrflow.services.flow_publish import PublishReport
 
 
 @dataclass
@@ -198,6 +203,8 @@ class SyncSummary:
     requests: int
     warnings: list[str]
     duration_seconds: float
+    # what publishing the flow/DORA catalog metrics after the sync did (``run(..., publish=True)``)
+    published: PublishReport | None = None
 
     @property
     def created(self) -> int:
@@ -221,8 +228,38 @@ def run(
     progress: Progress | None = None,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    publish: bool = False,
+    now: datetime | None = None,
 ) -> SyncSummary:
-    """Sync a source with the connector of its kind (Jira, GitHub, GitLab)."""
+    """Sync a source with the connector of its kind (Jira, GitHub, GitLab). With ``publish``, then publish the
+    flow and DORA metrics into the KPI catalog so key results bound to them stay current; the sync is committed
+    by then, so a failure to publish is a warning of the summary, not an error of the sync."""
+    summary = _run(db, actor, source_id, full=full, progress=progress, transport=transport, sleep=sleep)
+    if publish:
+        from okrflow.services import flow_publish
+
+        with db.read() as s:
+            workspace_id = get_source(s, actor, source_id).workspace_id
+        try:
+            summary.published = flow_publish.publish(db, actor, workspace_id, now)
+        except OkrflowError as exc:
+            summary.warnings.append(
+                f"the sync succeeded, but publishing the catalog metrics failed: {exc.message}; "
+                "run `okrflow flow publish` to retry"
+            )
+    return summary
+
+
+def _run(
+    db: Database,
+    actor: Actor,
+    source_id: int,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncSummary:
     from okrflow.services import sync_git
 
     with db.read() as s:

@@ -515,7 +515,7 @@ def install(app: FastAPI) -> None:
         if not ctx.is_admin:
             raise PermissionDeniedError("running a sync from the web needs the admin role")
         try:
-            summary = sync.run(db, ctx.actor, source_id, full=full in ("1", "on", "true"))
+            summary = sync.run(db, ctx.actor, source_id, full=full in ("1", "on", "true"), publish=True)
         except PermissionDeniedError:
             raise
         except OkrflowError as exc:
@@ -527,6 +527,12 @@ def install(app: FastAPI) -> None:
             "message": (
                 f"Sync finished: {summary.created} created, {summary.updated} updated, "
                 f"{summary.unchanged} unchanged ({summary.fetched} read in {summary.duration_seconds:.1f} s)."
+                + (
+                    f" Flow and DORA metrics published to the KPI catalog ({summary.published.created:,} new, "
+                    f"{summary.published.updated:,} changed values)."
+                    if summary.published
+                    else ""
+                )
             ),
             "warnings": summary.warnings[:20],
         }

@@ -28,6 +28,7 @@ from okrflow.api.deps import (
 )
 from okrflow.api.schemas_work import (
     MappingRead,
+    PublishedRead,
     RunRead,
     SourceCreate,
     SourceRead,
@@ -174,9 +175,14 @@ def _runs(db: DB, actor: CurrentActor, results: list[ImportResult | None]) -> li
     response_model=SyncSummaryRead,
     summary="Run the source's connector now (contributor); ?full=true ignores the cursor. Synchronous",
 )
-def sync_source(source_id: PathId, actor: CurrentActor, db: DB, full: bool = False) -> SyncSummaryRead:
-    summary = sync.run(db, actor, source_id, full=full)
+def sync_source(
+    source_id: PathId, actor: CurrentActor, db: DB, full: bool = False, publish: bool = True
+) -> SyncSummaryRead:
+    """``publish`` (default true): afterwards publish the flow and DORA metrics into the KPI catalog, so key
+    results bound to them stay current; a failure to publish is a warning, the sync stays committed."""
+    summary = sync.run(db, actor, source_id, full=full, publish=publish)
     runs = _runs(db, actor, list(summary.runs))
+    published = summary.published
     return SyncSummaryRead(
         source=summary.source,
         kind=summary.kind,
@@ -188,6 +194,17 @@ def sync_source(source_id: PathId, actor: CurrentActor, db: DB, full: bool = Fal
         unchanged=summary.unchanged,
         warnings=summary.warnings,
         duration_seconds=summary.duration_seconds,
+        published=None
+        if published is None
+        else PublishedRead(
+            defined=published.defined,
+            revised=published.revised,
+            created=published.created,
+            updated=published.updated,
+            unchanged=published.unchanged,
+            first_day=published.first_day,
+            last_day=published.last_day,
+        ),
     )
 
 
