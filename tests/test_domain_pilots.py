@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -407,3 +408,29 @@ def test_rules_round_trip_through_configuration() -> None:
         parse_rules([{"rollback_when": {"breach": "maybe"}}])
     with pytest.raises(InvalidInputError, match="one key"):
         parse_rules([{"pause_when": {}, "stop_when": {}}])
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"scale_when": {"primary_lift_at_least": "a", "p_below": 0.05}}, "primary_lift_at_least must be a finite"),
+        ({"pause_when": {"srm_p_below": "x"}}, "pause_when.srm_p_below must be a finite number, not 'x'"),
+        ({"extend_when": {"by_days": "14"}}, "extend_when.by_days must be a whole number, not '14'"),
+        ({"extend_when": {"by_days": 7.5}}, "extend_when.by_days must be a whole number"),
+        ({"stop_when": {"no_clear_signal": "yes"}}, "stop_when.no_clear_signal must be true or false"),
+        ({"rollback_when": {"primary_worse_p_below": True}}, "must be a finite number or null, not True"),
+        ({"stop_when": {"signal_p_below": float("nan")}}, "stop_when.signal_p_below must be a finite number"),
+        ({"scale_when": [1]}, "scale_when takes a mapping of settings"),
+    ],
+)
+def test_rule_settings_are_type_checked_when_parsed(config: dict[str, object], message: str) -> None:
+    """A setting of the wrong type is refused when the rules are read (a text threshold used to be accepted and
+    failed only at evaluation; a list of settings crashed with a TypeError)."""
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        parse_rules([config])
+    fine = [
+        {"rollback_when": {"primary_worse_p_below": None}},
+        {"scale_when": {"p_below": 0.05, "primary_lift_at_least": 0}},  # an int where a number is expected
+        {"extend_when": {"by_days": 7, "up_to_days": 14}},
+    ]
+    assert parse_rules(fine)[1] == ScaleWhen(primary_lift_at_least=0, p_below=0.05)

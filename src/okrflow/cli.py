@@ -1761,6 +1761,12 @@ def demo(
             f"work       {summary.work_items:,} items, {summary.status_changes:,} status changes, "
             f"{summary.deployments:,} deployments"
         )
+    if getattr(summary, "pilots", 0):
+        lines.append(
+            f"decisions  {summary.pilots} pilots, {summary.decisions} decisions, "
+            f"{summary.anticipated_outcomes} anticipated outcomes ({summary.actual_outcomes} reviewed), "
+            f"{summary.retrospectives} retrospectives"
+        )
     body = "\n".join(lines)
     out.print(Panel(body, title="okrflow demo ready", expand=False))
     from okrflow.services import briefing
@@ -1782,6 +1788,8 @@ def demo(
 # The commands for work (sources, sync, import, runs, mappings, traceability) and for flow (flow, dora, forecast)
 # live in their own modules.
 from okrflow import cli_flow as _cli_flow  # noqa: E402,F401  (flow, dora and forecast commands)
+from okrflow import cli_pilots as _cli_pilots  # noqa: E402,F401  (pilot, decision, outcome and retro)
+from okrflow import cli_stats as _cli_stats  # noqa: E402,F401  (stats ab and stats srm)
 from okrflow import cli_work as _cli_work  # noqa: E402,F401  (registers its commands on ``app``)
 
 

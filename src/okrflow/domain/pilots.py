@@ -19,6 +19,7 @@ Rule precedence (the first kind that fires wins; see docs/experiments.md):
 from __future__ import annotations
 
 import calendar
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta
@@ -339,7 +340,13 @@ def parse_rules(config: Sequence[Mapping[str, Any]]) -> tuple[Rule, ...]:
         kind = RULE_KEYS.get(key)
         if kind is None:
             raise InvalidInputError(f"unknown exit rule {key!r}; use one of {', '.join(RULE_KEYS)}")
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidInputError(f"{key} takes a mapping of settings (e.g. {key}: {{}}), not {params!r}")
         params = dict(params or {})
+        annotations = {f.name: str(f.type) for f in fields(kind)}
+        for name, value in params.items():
+            if name in annotations:
+                _check_setting(key, name, annotations[name], value)
         for enum_field, enum_type in (("breach", BreachTest), ("lift_kind", EffectKind)):
             if enum_field in params:
                 try:
@@ -352,6 +359,27 @@ def parse_rules(config: Sequence[Mapping[str, Any]]) -> tuple[Rule, ...]:
         except TypeError as exc:
             raise InvalidInputError(f"{key}: {exc}") from None
     return tuple(rules)
+
+
+_SETTING_KINDS = {"bool": "true or false", "int": "a whole number", "float": "a finite number"}
+
+
+def _check_setting(key: str, name: str, annotation: str, value: Any) -> None:
+    """A rule setting has its field's type — true/false, a whole number, a finite number (None where optional) —
+    so a threshold written as text is refused here, not when the rule is evaluated."""
+    optional = annotation.endswith("| None")
+    base = annotation.removesuffix("| None").strip()
+    if base not in _SETTING_KINDS or (value is None and optional):
+        return
+    if base == "bool":
+        ok = isinstance(value, bool)
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok:
+        allowed = _SETTING_KINDS[base] + (" or null" if optional else "")
+        raise InvalidInputError(f"{key}.{name} must be {allowed}, not {value!r}")
 
 
 def rules_to_config(rules: Iterable[Rule]) -> list[dict[str, dict[str, Any]]]:
