@@ -12,13 +12,16 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, func, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
@@ -36,6 +39,33 @@ CHUNK = 2000
 
 def _no_progress(_phase: str, _done: int, _total: int) -> None:
     return None
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_resume = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a run builds and writes its rows (up to millions of tuples).
+
+    It would walk every record and row again and again and find no cycle to free (reference counting frees
+    them). Nested and concurrent runs share one pause; the collector runs again when the last one ends, if it
+    ran before the first one began."""
+    global _gc_pausers, _gc_resume
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_resume:
+                gc.enable()
 
 
 @dataclass
@@ -80,8 +110,8 @@ def content_hash(rec: WorkRecord) -> str:
         rec.story_points,
         rec.assignee,
         rec.kr_refs,
-        tuple((h.at.timestamp(), h.to_status, h.from_status, h.author) for h in rec.history),
-        tuple((f.at.timestamp(), f.field, f.from_value, f.to_value, f.author) for f in rec.field_changes),
+        tuple([(h.at.timestamp(), h.to_status, h.from_status, h.author) for h in rec.history]),
+        tuple([(f.at.timestamp(), f.field, f.from_value, f.to_value, f.author) for f in rec.field_changes]),
     )
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -206,7 +236,7 @@ def import_records(
             run_id=run_id,
         )
     try:
-        with db.write() as s:
+        with _gc_paused(), db.write() as s:
             _write(s, actor, source_id, run_id, recs, result, progress, status_categories or {})
     except OkrflowError as exc:
         result.errors = [exc.message]
@@ -231,13 +261,14 @@ def _write(
 ) -> None:
     src = get_source(s, actor, source_id)
     mapping = mapping_for(src)
+    moves = {(h.to_status, h.from_status) for r in recs for h in r.history}
     report = check_mapping(
         mapping,
         {r.issue_type for r in recs},
         {(r.status, r.status_category) for r in recs}
-        | {(h.to_status, status_categories.get(h.to_status)) for r in recs for h in r.history}
+        | {(to, status_categories.get(to)) for to, _ in moves}
         # the status an item started in counts toward its flow time too
-        | {(h.from_status, status_categories.get(h.from_status)) for r in recs for h in r.history if h.from_status},
+        | {(frm, status_categories.get(frm)) for _, frm in moves if frm},
     )
     result.unmapped_types = list(report.unmapped_types)
     result.unmapped_statuses = list(report.unmapped_statuses)
@@ -266,16 +297,20 @@ def _write(
     table = WorkItem.__table__
     if new_rows:
         now = datetime.now(UTC)
-        columns = [*new_rows[0][1].keys(), "version", "created_at", "updated_at"]
-        bulk.insert_rows(s, table, columns, ((*row.values(), 1, now, now) for _, row in new_rows))
-        ids = dict(
-            s.execute(
-                select(WorkItem.external_id, WorkItem.id).where(
-                    WorkItem.source_id == src.id, WorkItem.last_run_id == run_id
-                )
-            ).all()
-        )
-        touched.extend((ids[rec.external_id], rec, True) for rec, _ in new_rows)
+        # Ids are taken before the insert (the ones the database would give), so that an item's parent id can
+        # be written with it when the parent is stored already or comes earlier in this run; the others are
+        # linked by _link_parents, as are all the items of earlier runs.
+        new_ids = _next_ids(s, len(new_rows))
+        by_ext = {ext: known[0] for ext, known in existing.items()}
+        item_rows = []
+        for (rec, row), item_id in zip(new_rows, new_ids, strict=True):
+            parent_ext = rec.parent_external_id
+            item_rows.append((item_id, *row.values(), by_ext.get(parent_ext) if parent_ext else None, 1, now, now))
+            by_ext[rec.external_id] = item_id
+            touched.append((item_id, rec, True))
+        columns = ["id", *new_rows[0][1].keys(), "parent_id", "version", "created_at", "updated_at"]
+        bulk.insert_rows(s, table, columns, item_rows)
+        del item_rows, by_ext
         done += len(new_rows)
         progress("items", done, total)
     if changed_rows:
@@ -326,6 +361,19 @@ def _write(
     )
 
 
+def _next_ids(s: Session, n: int) -> list[int]:
+    """The ids ``n`` new work items get, in order: PostgreSQL's sequence, SQLite's next rowids (the write
+    transaction holds the database lock, so nobody else takes them meanwhile)."""
+    if s.connection().dialect.name == "postgresql":
+        got = s.scalars(
+            text("SELECT nextval(pg_get_serial_sequence('work_items', 'id')) FROM generate_series(1, :n)"),
+            {"n": n},
+        )
+        return sorted(got)
+    start = s.scalar(select(func.max(WorkItem.id))) or 0
+    return list(range(start + 1, start + n + 1))
+
+
 def _write_history(
     s: Session, touched: list[tuple[int, WorkRecord, bool]], result: ImportResult, progress: Progress
 ) -> None:
@@ -353,9 +401,16 @@ def _write_history(
         }
     status_rows: list[tuple[Any, ...]] = []
     field_rows: list[tuple[Any, ...]] = []
-    for item_id, rec, _ in touched:
+    for item_id, rec, is_new in touched:
+        history = rec.history
+        if is_new and history:
+            # A new item has nothing stored yet: without repeated events in the record, every change is new.
+            rows = [(item_id, h.at, h.from_status, h.to_status, h.author) for h in history]
+            if len({r[1:4] for r in rows}) == len(rows):
+                status_rows.extend(rows)
+                history = ()
         seen: set[tuple[int, datetime, str, str]] = set()
-        for h in rec.history:
+        for h in history:
             k = (item_id, h.at, h.from_status, h.to_status)
             if k in have_status or k in seen:
                 continue
@@ -378,21 +433,23 @@ def _write_history(
 
 
 def _link_parents(s: Session, source_id: int) -> None:
-    """Resolve ``parent_external_id`` to ``parent_id`` within the source, for rows where it changed."""
-    rows = s.execute(
-        select(WorkItem.id, WorkItem.parent_external_id, WorkItem.parent_id).where(WorkItem.source_id == source_id)
-    ).all()
-    by_ext = dict(s.execute(select(WorkItem.external_id, WorkItem.id).where(WorkItem.source_id == source_id)).all())
-    todo = []
-    for item_id, parent_ext, parent_id in rows:
-        want = by_ext.get(parent_ext) if parent_ext else None
-        if want != parent_id:
-            todo.append({"b_id": item_id, "b_parent": want})
-    if todo:
-        t = WorkItem.__table__
-        stmt = update(t).where(t.c.id == bindparam("b_id")).values(parent_id=bindparam("b_parent"))
-        for start in range(0, len(todo), CHUNK):
-            s.execute(stmt.execution_options(synchronize_session=False), todo[start : start + CHUNK])
+    """Resolve ``parent_external_id`` to ``parent_id`` within the source, for rows where it changed.
+
+    One set-based UPDATE (the parent found through the (source, external id) index), not a statement per row."""
+    t = WorkItem.__table__
+    parent = t.alias("parent")
+    want = case(
+        (or_(t.c.parent_external_id.is_(None), t.c.parent_external_id == ""), null()),
+        else_=select(parent.c.id)
+        .where(parent.c.source_id == source_id, parent.c.external_id == t.c.parent_external_id)
+        .scalar_subquery(),
+    )
+    s.execute(
+        update(t)
+        .where(t.c.source_id == source_id, t.c.parent_id.is_distinct_from(want))
+        .values(parent_id=want)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_runs(session: Session, actor: Actor, source_id: int, limit: int = 50) -> list[SyncRun]:

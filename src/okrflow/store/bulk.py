@@ -22,6 +22,9 @@ from okrflow.store.types import UTCDateTime
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC and type(value) is datetime:
+        # Fast path (what parsers produce), same text: "YYYY-MM-DD HH:MM:SS.ffffff" without the "+00:00".
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None:
         raise ValueError("naive datetime given; okrflow stores aware UTC timestamps only")
     v = value.astimezone(UTC)
@@ -29,8 +32,11 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else _JSON.encode(value)
 
 
 def _identity(value: Any) -> Any:
@@ -93,14 +99,30 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
                     count += 1
         return count
     sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
-    batch: list[tuple[Any, ...]] = []
+    # Convert column by column (C-level zip/map) and only the columns that need it.
+    convert = [(i, c) for i, c in enumerate(conv) if c is not _identity]
+    batch: list[Sequence[Any]] = []
     for row in rows:
-        batch.append(tuple(c(v) for c, v in zip(conv, row, strict=True)))
+        batch.append(row)
         if len(batch) >= 50_000:
-            conn.exec_driver_sql(sql, batch)
-            count += len(batch)
+            count += _sqlite_batch(conn, sql, batch, convert, len(columns))
             batch = []
     if batch:
-        conn.exec_driver_sql(sql, batch)
-        count += len(batch)
+        count += _sqlite_batch(conn, sql, batch, convert, len(columns))
     return count
+
+
+def _sqlite_batch(
+    conn: Any, sql: str, batch: list[Sequence[Any]], convert: list[tuple[int, Callable[[Any], Any]]], width: int
+) -> int:
+    if any(len(row) != width for row in batch):
+        raise ValueError(f"every row needs {width} values")
+    if convert:
+        cols: list[Any] = list(zip(*batch, strict=True))
+        for i, c in convert:
+            cols[i] = list(map(c, cols[i]))
+        params: list[tuple[Any, ...]] = list(zip(*cols, strict=True))
+    else:
+        params = [tuple(row) for row in batch]
+    conn.exec_driver_sql(sql, params)
+    return len(params)

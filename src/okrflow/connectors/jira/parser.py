@@ -21,11 +21,36 @@ DEFAULT_KR_PATTERN = r"okr:(\S+)"
 # Changelog fields kept as field changes (matched case-insensitively on the item's ``field`` or ``fieldId``).
 DEFAULT_TRACKED_FIELDS = ("issuetype", "parent", "epic link", "sprint", "team")
 
+_fromisoformat = datetime.fromisoformat
 _JIRA_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?$")
 
 
 class JiraParseError(ValueError):
     """An issue that cannot be read (names the issue and the field)."""
+
+
+def _fast_jira_datetime(value: str) -> datetime | None:
+    """Jira's own fixed format ``2024-01-05T10:15:30.000+0000`` → aware UTC, else ``None`` (use the slow path).
+
+    Every separator is checked here and ``fromisoformat`` checks every digit, so a string taken here is one the
+    regular expression of :func:`parse_jira_datetime` accepts too, with the same result (property-tested)."""
+    if (
+        len(value) == 28
+        and value[23] in "+-"
+        and value[10] == "T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[19] == "."
+        and value.isascii()
+        and value[24:].isdigit()
+    ):
+        try:
+            return _fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            return None
+    return None
 
 
 def parse_jira_datetime(value: str | None) -> datetime | None:
@@ -35,6 +60,14 @@ def parse_jira_datetime(value: str | None) -> datetime | None:
     """
     if value is None or value == "":
         return None
+    if type(value) is str:
+        fast = _fast_jira_datetime(value)
+        if fast is not None:
+            return fast
+    return _slow_jira_datetime(value)
+
+
+def _slow_jira_datetime(value: str) -> datetime:
     m = _JIRA_TS.match(value.strip())
     if not m:
         raise ValueError(f"not a Jira timestamp: {value!r}")
@@ -57,8 +90,10 @@ class FieldConfig:
     kr_pattern: str = DEFAULT_KR_PATTERN
     tracked_fields: tuple[str, ...] = DEFAULT_TRACKED_FIELDS
     _kr_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _kr_seen: dict[str, tuple[Any, ...]] = field(init=False, repr=False, compare=False)  # label → refs (memo)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_kr_seen", {})
         try:
             object.__setattr__(self, "_kr_re", re.compile(self.kr_pattern))
         except re.error as exc:
@@ -83,22 +118,35 @@ class FieldConfig:
 
     def kr_refs(self, labels: Iterable[str]) -> tuple[str, ...]:
         out: list[str] = []
+        seen = self._kr_seen
         for label in labels:
-            m = self._kr_re.fullmatch(label) or self._kr_re.search(label)
-            if m:
-                ref = m.group(1) if m.groups() else m.group(0)
+            refs = seen.get(label)
+            if refs is None:
+                refs = self._kr_ref(label)
+                if len(seen) < 10_000:  # labels repeat across issues; the memo stays small either way
+                    seen[label] = refs
+            for ref in refs:
                 if ref not in out:
                     out.append(ref)
         return tuple(out)
 
+    def _kr_ref(self, label: str) -> tuple[Any, ...]:
+        """``()`` when the label names no key result, else ``(ref,)``."""
+        m = self._kr_re.fullmatch(label) or self._kr_re.search(label)
+        if not m:
+            return ()
+        return (m.group(1) if m.groups() else m.group(0),)
+
 
 def _text(value: Any) -> str:
     """A string as stored: without NUL characters (PostgreSQL text cannot hold them; Jira titles can)."""
+    if type(value) is str:
+        return value.replace("\x00", "") if "\x00" in value else value
     return "" if value is None else str(value).replace("\x00", "")
 
 
 def _name(value: Any, key: str = "name") -> str | None:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         got = value.get(key)
         return None if got is None else _text(got)
     return None
@@ -139,30 +187,64 @@ def _status_name(item: Mapping[str, Any], end: str, names: Mapping[str, str]) ->
 def _history(
     histories: Iterable[Mapping[str, Any]], config: FieldConfig, where: str, names: Mapping[str, str]
 ) -> tuple[tuple[StatusChangeRecord, ...], tuple[FieldChangeRecord, ...]]:
-    status: list[StatusChangeRecord] = []
+    # The hot loop of an import (a million changes): plain dicts, Jira's timestamp format and the common
+    # item shapes take fast paths; everything else goes the general way with the same result.
+    status: list[tuple[datetime, str, str, str]] = []  # (at, to, from, author), in changelog order
     changes: list[FieldChangeRecord] = []
+    tracked = config.tracked_fields
+    in_order = True
+    last: datetime | None = None
     for h in histories:
-        try:
-            at = parse_jira_datetime(h.get("created"))
-        except ValueError as exc:
-            raise JiraParseError(f"{where}: changelog {h.get('id', '?')}: {exc}") from None
+        created = h.get("created")
+        at = _fast_jira_datetime(created) if type(created) is str else None
         if at is None:
-            raise JiraParseError(f"{where}: changelog {h.get('id', '?')} has no created time")
-        author = _name(h.get("author"), "displayName") or ""
+            try:
+                at = parse_jira_datetime(created)
+            except ValueError as exc:
+                raise JiraParseError(f"{where}: changelog {h.get('id', '?')}: {exc}") from None
+            if at is None:
+                raise JiraParseError(f"{where}: changelog {h.get('id', '?')} has no created time")
+        person = h.get("author")
+        if type(person) is dict:
+            author = person.get("displayName")
+            if type(author) is not str or "\x00" in author:
+                author = "" if author is None else _text(author)
+        else:
+            author = _name(person, "displayName") or ""
         for item in h.get("items") or ():
-            fname = str(item.get("field") or "")
-            fid = str(item.get("fieldId") or "")
+            fname = item.get("field")
+            fname = fname if type(fname) is str else str(fname or "")
+            fid = item.get("fieldId")
+            fid = fid if type(fid) is str else str(fid or "")
             if fname == "status" or fid == "status":
-                status.append(
-                    StatusChangeRecord(at, _status_name(item, "to", names), _status_name(item, "from", names), author)
-                )
-            elif fname.casefold() in config.tracked_fields or fid.casefold() in config.tracked_fields:
+                if names:
+                    to, frm = _status_name(item, "to", names), _status_name(item, "from", names)
+                else:
+                    to, frm = item.get("toString"), item.get("fromString")
+                    if type(to) is not str or "\x00" in to:
+                        to = _text(to)
+                    if type(frm) is not str or "\x00" in frm:
+                        frm = _text(frm)
+                if last is not None and at < last:
+                    in_order = False
+                last = at
+                status.append((at, to, frm, author))
+            elif fname.casefold() in tracked or fid.casefold() in tracked:
                 changes.append(
                     FieldChangeRecord(at, fname, _text(item.get("fromString")), _text(item.get("toString")), author)
                 )
-    order = sorted(range(len(status)), key=lambda i: status[i].at)  # stable: same-instant changes keep order
-    status_sorted = tuple(status[i] for i in order)
-    return status_sorted, tuple(sorted(changes, key=lambda c: c.at))
+    if not in_order:
+        status.sort(key=_first)  # stable: same-instant changes keep their order
+    history = tuple([StatusChangeRecord(at, to, frm, author) for at, to, frm, author in status])
+    return history, tuple(sorted(changes, key=_at) if len(changes) > 1 else changes)
+
+
+def _first(row: tuple[datetime, str, str, str]) -> datetime:
+    return row[0]
+
+
+def _at(change: FieldChangeRecord) -> datetime:
+    return change.at
 
 
 def parse_issue(
@@ -215,7 +297,7 @@ def parse_issue(
                     warnings.append(f"{where}: story points {fields.get(fid)!r} ignored (not a number ≥ 0)")
                 points = None
             break
-    labels = tuple(_text(x) for x in fields.get("labels") or ())
+    labels = tuple([_text(x) for x in fields.get("labels") or ()])
     changelog = issue.get("changelog") or {}
     history, field_changes = _history(changelog.get("histories") or (), config, where, status_names or {})
     base = base_url.rstrip("/")
