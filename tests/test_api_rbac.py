@@ -83,11 +83,12 @@ def _fill(value: Any, ids: dict[str, int], i: int) -> Any:
 def test_matrix_covers_every_route() -> None:
     from okrflow.api.routers import ROUTERS
     from tests.test_api_okr_rbac import OKR_MATRIX
+    from tests.test_api_pilots_rbac import PILOTS_MATRIX
     from tests.test_api_work_rbac import WORK_MATRIX
 
     routes = {(m, r.path) for router in ROUTERS for r in router.routes for m in r.methods}  # type: ignore[attr-defined]
     covered = set()
-    for method, path, _, _ in [*MATRIX, *OKR_MATRIX, *WORK_MATRIX]:
+    for method, path, _, _ in [*MATRIX, *OKR_MATRIX, *WORK_MATRIX, *PILOTS_MATRIX]:
         template = path.split("?")[0]
         for route_method, route_path in routes:
             parts, mine = route_path.strip("/").split("/"), template.strip("/").split("/")

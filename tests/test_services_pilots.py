@@ -145,6 +145,11 @@ def test_create_validates_through_the_domain_and_links_in_the_workspace(db, worl
         ({"key": "P-2", "owner_person_id": None}, "needs an owner"),
         ({"key": "P-2", "key_result_id": 99999}, "key result 99999 does not exist"),
         ({"key": "P-2", "risks": [{"description": "x", "likelihood": 6, "impact": 1}]}, "likelihood"),
+        ({"key": "P-2", "entry_criteria": "tracking in place"}, "entry_criteria is a list of texts"),
+        (
+            {"key": "P-2", "guardrails": [{"metric": "latency_ms", "direction": "band"}]},
+            "guardrail direction is one of increase, decrease, not 'band'",
+        ),
     ]
     for extra, message in cases:
         with pytest.raises(InvalidInputError, match=message), db.write() as s:
@@ -466,3 +471,12 @@ def test_results_with_line_numbers_and_malformed_numbers_are_rejected_not_crashe
     assert "sum must be a finite number" in errors[2] and "variant must be text" in errors[4]
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(PilotResult)) == 0
+
+
+def test_only_a_running_pilot_is_extended(db, world):
+    p = running_pilot(db, world, two_days(500, 650, 201.0))
+    with db.write() as s:
+        pilots.evaluate(s, world["actor"], p.id, DURING)
+        decide(s, world, pilot_id=p.id, action="scale")
+    with pytest.raises(ConflictError, match="only a running pilot's timebox can be extended"), db.write() as s:
+        decide(s, world, pilot_id=p.id, action="extend", extend_days=7, rationale="more data")

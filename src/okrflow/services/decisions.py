@@ -416,6 +416,8 @@ def _prepare(
                 field="rationale",
             )
     days: int | None = None
+    if chosen is dp.Action.EXTEND and pilot is not None and pilot.status != dp.PilotStatus.RUNNING.value:
+        raise ConflictError(f"pilot {pilot.key} is {pilot.status}; only a running pilot's timebox can be extended")
     if chosen is dp.Action.EXTEND and pilot is not None:
         if extend_days is None:
             until = (frozen.get("recommendation") or {}).get("extend_until")

@@ -15,7 +15,9 @@ Permissions: contributors of the pilot's team (or workspace-wide) write; everyon
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -60,6 +62,8 @@ EDITABLE_FIELDS = (
 )
 # Fields that define what the results are judged against: fixed once the pilot runs.
 DRAFT_ONLY_FIELDS = frozenset({"exit_rules", "hypothesis", "guardrails", "planned_split", "timebox_start"})
+MAX_UNITS = 2_147_483_647  # ``pilot_results.n`` is an integer column
+MAX_RESULT_VALUE = 1e30  # conversions, sum, sum of squares: far beyond real data, far from float overflow
 
 
 # ------------------------------------------------------------------ access
@@ -152,12 +156,20 @@ def _number(value: Any, field_name: str) -> float:
     return float(value)
 
 
-def _enum(enum_type: Any, value: Any, field_name: str) -> Any:
+def _enum(enum_type: Any, value: Any, field_name: str, only: Sequence[Any] | None = None) -> Any:
+    choices = list(only) if only is not None else list(enum_type)
     try:
-        return enum_type(value)
+        chosen = enum_type(value)
     except ValueError:
-        allowed = ", ".join(e.value for e in enum_type)
+        chosen = None
+    if chosen is None or chosen not in choices:
+        allowed = ", ".join(e.value for e in choices)
         raise InvalidInputError(f"{field_name} is one of {allowed}, not {value!r}", field=field_name) from None
+    return chosen
+
+
+# A pilot's metrics move up or down; bands and milestones are key-result kinds, not experiment metrics.
+METRIC_DIRECTIONS = (Direction.INCREASE, Direction.DECREASE)
 
 
 def _mapping(value: Any, field_name: str) -> Mapping[str, Any]:
@@ -191,6 +203,17 @@ def _hypothesis_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def _about(field_name: str) -> Iterator[None]:
+    """Name the field of a domain error that does not say which field it is about (the API reports it)."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        if "field" in exc.details:
+            raise
+        raise InvalidInputError(exc.message, field=field_name, **exc.details) from None
+
+
 def _domain_hypothesis(raw: Mapping[str, Any], start: date, end: date) -> dp.Hypothesis:
     raw = _mapping(raw, "hypothesis")
     known = {
@@ -208,14 +231,17 @@ def _domain_hypothesis(raw: Mapping[str, Any], start: date, end: date) -> dp.Hyp
     if unknown:
         raise InvalidInputError(f"unknown hypothesis field {sorted(unknown)[0]!r}", field="hypothesis")
     settings = _hypothesis_settings(raw)
-    return dp.Hypothesis(
-        primary_metric=_text(raw.get("primary_metric"), "hypothesis.primary_metric", 100),
-        direction=_enum(Direction, raw.get("direction"), "hypothesis.direction"),
-        expected_effect=_number(raw.get("expected_effect"), "hypothesis.expected_effect"),
-        effect_kind=_enum(dp.EffectKind, raw.get("effect_kind", "relative"), "hypothesis.effect_kind"),
-        timebox=dp.Timebox(start, end, settings["extended_days"]),
-        statement=_text(raw.get("statement", ""), "hypothesis.statement", 2000, required=False),
-    )
+    with _about("timebox_end"):
+        timebox = dp.Timebox(start, end, settings["extended_days"])
+    with _about("hypothesis"):
+        return dp.Hypothesis(
+            primary_metric=_text(raw.get("primary_metric"), "hypothesis.primary_metric", 100),
+            direction=_enum(Direction, raw.get("direction"), "hypothesis.direction", METRIC_DIRECTIONS),
+            expected_effect=_number(raw.get("expected_effect"), "hypothesis.expected_effect"),
+            effect_kind=_enum(dp.EffectKind, raw.get("effect_kind", "relative"), "hypothesis.effect_kind"),
+            timebox=timebox,
+            statement=_text(raw.get("statement", ""), "hypothesis.statement", 2000, required=False),
+        )
 
 
 def _risk(raw: Any) -> dp.Risk:
@@ -232,7 +258,7 @@ def _guardrail(raw: Any) -> dp.Guardrail:
     raw = _mapping(raw, "guardrails[]")
     return dp.Guardrail(
         metric=_text(raw.get("metric"), "guardrail metric", 100),
-        direction=_enum(Direction, raw.get("direction"), "guardrail direction"),
+        direction=_enum(Direction, raw.get("direction"), "guardrail direction", METRIC_DIRECTIONS),
         accepted_regression=_number(raw.get("accepted_regression", 0.0), "guardrail accepted_regression"),
         kind=_enum(dp.EffectKind, raw.get("kind", "relative"), "guardrail kind"),
     )
@@ -316,28 +342,37 @@ def _build(data: Mapping[str, Any], owner: str) -> PilotSpec:
         value = data.get(name)
         if value is not None and (isinstance(value, str | Mapping) or not isinstance(value, Sequence)):
             raise InvalidInputError(f"{name} is a list", field=name)
-    rollout = tuple(_stage(s) for s in data.get("rollout") or ())
+    with _about("rollout"):
+        rollout = tuple(_stage(s) for s in data.get("rollout") or ())
+        dp.validate_rollout(rollout)
     rules_cfg = data.get("exit_rules")
-    rules = dp.DEFAULT_RULES if rules_cfg is None else dp.parse_rules(rules_cfg)
+    with _about("exit_rules"):
+        rules = dp.DEFAULT_RULES if rules_cfg is None else dp.parse_rules(rules_cfg)
     lift_kinds = {r.lift_kind for r in rules if isinstance(r, dp.ScaleWhen)}
     if len(lift_kinds) > 1:
         raise InvalidInputError("all scale rules must read the lift on the same scale", field="exit_rules")
-    record = dp.Pilot(
-        title=_text(data.get("title"), "title"),
-        problem=_text(data.get("problem"), "problem statement", 5000),
-        hypothesis=hypothesis,
-        owner=owner,
-        scope=_text(data.get("scope", ""), "scope", 5000, required=False),
-        entry_criteria=tuple(_texts(data.get("entry_criteria"), "entry_criteria")),
-        exit_criteria=tuple(_texts(data.get("exit_criteria"), "exit_criteria")),
-        risks=tuple(_risk(r) for r in data.get("risks") or ()),
-        guardrails=tuple(_guardrail(g) for g in data.get("guardrails") or ()),
-        rollout=rollout,
-        exit_rules=rules,
-        key_result_id=data.get("key_result_id"),
-        initiative_id=data.get("work_item_id"),
-        status=_status(data.get("status", "draft")),
-    )
+    title = _text(data.get("title"), "title")
+    problem = _text(data.get("problem"), "problem statement", 5000)
+    with _about("risks"):
+        risks = tuple(_risk(r) for r in data.get("risks") or ())
+    with _about("guardrails"):
+        guardrails = tuple(_guardrail(g) for g in data.get("guardrails") or ())
+        record = dp.Pilot(  # what is left to check here is about the guardrails (each once, not the primary)
+            title=title,
+            problem=problem,
+            hypothesis=hypothesis,
+            owner=owner,
+            scope=_text(data.get("scope", ""), "scope", 5000, required=False),
+            entry_criteria=tuple(_texts(data.get("entry_criteria"), "entry_criteria")),
+            exit_criteria=tuple(_texts(data.get("exit_criteria"), "exit_criteria")),
+            risks=risks,
+            guardrails=guardrails,
+            rollout=rollout,
+            exit_rules=rules,
+            key_result_id=data.get("key_result_id"),
+            initiative_id=data.get("work_item_id"),
+            status=_status(data.get("status", "draft")),
+        )
     if rollout and rollout[0].start < start:
         raise InvalidInputError(f"the first rollout stage starts before the timebox ({start})", field="rollout")
     split = _planned_split(data.get("planned_split"), rollout)
@@ -475,8 +510,12 @@ def create_pilot(
         "timebox_start": timebox_start,
         "timebox_end": timebox_end,
         "scope": scope,
-        "entry_criteria": list(entry_criteria),
-        "exit_criteria": list(exit_criteria),
+        "entry_criteria": entry_criteria
+        if isinstance(entry_criteria, str)
+        else list(entry_criteria),  # a text is refused below
+        "exit_criteria": exit_criteria
+        if isinstance(exit_criteria, str)
+        else list(exit_criteria),  # a text is refused below
         "risks": list(risks),
         "guardrails": list(guardrails),
         "rollout": list(rollout),
@@ -628,6 +667,29 @@ class ResultsReport:
     unchanged: int = 0
 
 
+def _check_numbers(row: ResultRow) -> None:
+    """Numbers of an incoming row: of the right type and within what the database stores and the statistics
+    compute without overflow (a text or a huge number is a rejected row, never a crash)."""
+    for name in ("variant", "metric"):
+        text = getattr(row, name)
+        if text is not None and not isinstance(text, str):
+            raise InvalidInputError(f"{name} must be text, not {text!r}")
+    n = row.n
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 0 <= n <= MAX_UNITS:
+        raise InvalidInputError(f"n must be a whole number from 0 to {MAX_UNITS}, not {n!r}")
+    for name in ("conversions", "sum", "sum_squares"):
+        value = getattr(row, name)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+            or abs(value) > MAX_RESULT_VALUE
+        ):
+            raise InvalidInputError(f"{name} must be a finite number of at most {MAX_RESULT_VALUE:g}, not {value!r}")
+
+
 def _summary(row: ResultRow | PilotResult) -> ex.Summary:
     conversions = row.conversions
     s, ss = row.sum, row.sum_squares
@@ -657,11 +719,20 @@ def _stored_kinds(session: Session, pilot_id: int) -> dict[str, str]:
 
 
 def record_results(
-    session: Session, actor: Actor, pilot_id: int, rows: Sequence[ResultRow | Mapping[str, Any]], *, source: str = "api"
+    session: Session,
+    actor: Actor,
+    pilot_id: int,
+    rows: Sequence[ResultRow | Mapping[str, Any]],
+    *,
+    source: str = "api",
+    lines: Sequence[int] | None = None,
 ) -> ResultsReport:
     """Upsert daily summaries by (pilot, day, variant, metric): all or nothing. Every bad row is reported (``line
-    N: …``, 1-based) in one error whose ``details["errors"]`` lists them; an equal row changes nothing, so sending
-    the same batch twice is idempotent. Results are taken while the pilot runs (late data also once decided)."""
+    N: …``, 1-based, or the row's number in ``lines`` — e.g. its line in a CSV file) in one error whose
+    ``details["errors"]`` lists them; an equal row changes nothing, so sending the same batch twice is idempotent.
+    Results are taken while the pilot runs (late data also once decided)."""
+    if lines is not None and len(lines) != len(rows):
+        raise ValueError("give one line number per row")
     pilot = get_pilot(session, actor, pilot_id)
     _write_check(actor, pilot.workspace_id, pilot.team_id, "recording pilot results")
     status = dp.PilotStatus(pilot.status)
@@ -672,13 +743,15 @@ def record_results(
     kinds = _stored_kinds(session, pilot.id)
     errors: list[str] = []
     prepared: dict[tuple[date, str, str], tuple[ResultRow, ex.Summary]] = {}
-    for line, raw in enumerate(rows, start=1):
+    line_numbers = range(1, len(rows) + 1) if lines is None else lines
+    for line, raw in zip(line_numbers, rows, strict=True):
         try:
             row = raw if isinstance(raw, ResultRow) else ResultRow(**dict(raw))
         except TypeError as exc:
             errors.append(f"line {line}: {exc}")
             continue
         try:
+            _check_numbers(row)
             day = _as_date(row.day, "day")
             variant, metric = (row.variant or "").strip(), (row.metric or "").strip()
             if variant not in spec.split:
