@@ -328,12 +328,14 @@ def _account_data(db: Database, ctx: Ctx) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    from okrflow.web import flow_routes, okr_routes, work_routes
+    from okrflow.web import flow_routes, learning_routes, okr_routes, pilot_routes, work_routes
 
     _install_error_handlers(app)
     okr_routes.install(app)
     work_routes.install(app)
     flow_routes.install(app)
+    learning_routes.install(app)
+    pilot_routes.install(app)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:

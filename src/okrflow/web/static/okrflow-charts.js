@@ -1,5 +1,5 @@
 /* okrflow charts: burn-up of a key result, metric values by version, sparklines, and the flow charts
- * (cumulative flow, cycle-time scatter, aging WIP, Monte Carlo histogram).
+ * (cumulative flow, cycle-time scatter, aging WIP, Monte Carlo histogram) and the realization rate per team.
  * Data comes from data-chart='{...}' on <canvas data-chart-kind="...">; the CSP forbids inline scripts.
  * The x axis is linear in epoch milliseconds with a date tick formatter (no date adapter is vendored).
  * Charts inside content swapped by HTMX are destroyed before the swap and drawn again after it. */
@@ -441,8 +441,173 @@
     });
   }
 
+  // ---------------------------------------------------------------- learning (web/learning_routes.py)
+
+  var RESULT_COLORS = { achieved: "#15803d", partially: "#ca8a04", not_achieved: "#b91c1c", pending: "#cbd5e1" };
+
+  // A text right of each horizontal bar (the realization rate), under a small header: opts.notes, opts.header.
+  var barNotes = {
+    id: "okrflowBarNotes",
+    afterDatasetsDraw: function (chart, args, opts) {
+      var notes = (opts && opts.notes) || [];
+      var area = chart.chartArea, ctx = chart.ctx;
+      ctx.save();
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      if (opts && opts.header) {
+        ctx.font = "600 11px system-ui, sans-serif";
+        ctx.fillStyle = C.text;
+        ctx.fillText(opts.header, area.right + 10, area.top - 9);
+      }
+      ctx.font = "700 13px system-ui, sans-serif";
+      ctx.fillStyle = "#0f172a";
+      chart.getDatasetMeta(0).data.forEach(function (bar, i) {
+        if (notes[i]) { ctx.fillText(notes[i], area.right + 10, bar.y); }
+      });
+      ctx.restore();
+    }
+  };
+
+  // Per team, the shares of delivered initiatives/epics that achieved, partially achieved or did not achieve their
+  // anticipated outcome, and those pending (stacked to 100%); the realization rate (achieved share) at the right.
+  // d.rows = [[team, achieved, partially, not_achieved, pending, delivered], ...]
+  function realization(canvas, d) {
+    var rows = d.rows || [];
+    var series = [["achieved", "Achieved", 1], ["partially", "Partially", 2], ["not_achieved", "Not achieved", 3],
+      ["pending", "Pending", 4]];
+    var datasets = series.map(function (s) {
+      return {
+        label: s[1],
+        data: rows.map(function (r) { return r[5] ? Math.round(r[s[2]] / r[5] * 1000) / 10 : 0; }),
+        counts: rows.map(function (r) { return r[s[2]]; }),
+        backgroundColor: RESULT_COLORS[s[0]], borderWidth: 0, barPercentage: 0.72, categoryPercentage: 0.9
+      };
+    });
+    if (canvas.parentNode && canvas.parentNode.style) {
+      canvas.parentNode.style.height = (96 + rows.length * 40) + "px";  // CSSOM, allowed by the CSP
+    }
+    return new window.Chart(canvas, {
+      type: "bar",
+      data: { labels: rows.map(function (r) { return r[0]; }), datasets: datasets },
+      options: {
+        indexAxis: "y", animation: false, maintainAspectRatio: false,
+        layout: { padding: { right: 56, top: 18 } },
+        scales: {
+          x: { stacked: true, min: 0, max: 100, grid: { color: C.grid }, border: { display: false },
+            ticks: { color: C.text, stepSize: 25, callback: function (v) { return v + "%"; } } },
+          y: { stacked: true, grid: { display: false }, border: { display: false },
+            ticks: { color: "#0f172a", font: { weight: "600" } } }
+        },
+        plugins: {
+          legend: Object.assign(legend(), { position: "bottom", align: "start" }),
+          tooltip: { callbacks: { label: function (item) {
+            var r = rows[item.dataIndex];
+            return item.dataset.label + ": " + item.dataset.counts[item.dataIndex] + " of " + r[5] + " (" + fmtNum(item.raw, "%") + ")";
+          } } },
+          okrflowBarNotes: {
+            header: "rate",
+            notes: rows.map(function (r) { return r[5] ? Math.round(r[1] / r[5] * 100) + "%" : "—"; })
+          }
+        }
+      },
+      plugins: [barNotes]
+    });
+  }
+
+  // ---------------------------------------------------------------- pilot effect charts (web/pilot_routes.py)
+
+  var REF_COLORS = { zero: "#475569", expected: "#15803d", threshold: "#0e7490", limit: "#b91c1c" };
+
+  function effectColor(r) {
+    return r.low > 0 ? C.green : r.high < 0 ? C.red : C.brand;
+  }
+
+  // One row per treatment: the improvement (positive = better) as a dot with its confidence interval as
+  // whiskers; reference lines at 0 (solid) and, dashed, the expected effect, the scale threshold or the accepted
+  // regression. opts.rows = [{label, estimate, low, high}], opts.refs = [{label, x, tone}].
+  var effectMarks = {
+    id: "okrflowEffect",
+    beforeDatasetsDraw: function (chart, args, opts) {
+      var area = chart.chartArea, ctx = chart.ctx, x = chart.scales.x, y = chart.scales.y;
+      (opts && opts.refs || []).forEach(function (r, i) {
+        var px = x.getPixelForValue(r.x);
+        if (px < area.left - 1 || px > area.right + 1) { return; }
+        var color = REF_COLORS[r.tone] || C.text;
+        ctx.save();
+        ctx.strokeStyle = color; ctx.lineWidth = 1.5;
+        ctx.setLineDash(r.tone === "zero" ? [] : [5, 4]);
+        ctx.beginPath(); ctx.moveTo(px, area.top); ctx.lineTo(px, area.bottom); ctx.stroke();
+        ctx.setLineDash([]); ctx.fillStyle = color; ctx.font = "600 11px system-ui, sans-serif";
+        var right = px > area.left + (area.right - area.left) * 0.7;
+        ctx.textAlign = right ? "right" : "left";
+        ctx.fillText(r.label, px + (right ? -4 : 4), area.top - 6 - (i % 2) * 13);
+        ctx.restore();
+      });
+      (opts && opts.rows || []).forEach(function (r, i) {
+        var py = y.getPixelForValue(i), x0 = x.getPixelForValue(r.low), x1 = x.getPixelForValue(r.high);
+        var color = effectColor(r);
+        ctx.save();
+        ctx.fillStyle = alpha(color, 0.12);
+        ctx.fillRect(x0, py - 9, x1 - x0, 18);
+        ctx.strokeStyle = color; ctx.lineWidth = 2.5;
+        ctx.beginPath();
+        ctx.moveTo(x0, py); ctx.lineTo(x1, py);
+        ctx.moveTo(x0, py - 9); ctx.lineTo(x0, py + 9);
+        ctx.moveTo(x1, py - 9); ctx.lineTo(x1, py + 9);
+        ctx.stroke();
+        ctx.restore();
+      });
+    }
+  };
+
+  function effect(canvas, d) {
+    var rows = d.rows || [];
+    var unit = d.unit || "";
+    var values = [0];
+    rows.forEach(function (r) { values.push(r.low, r.high, r.estimate); });
+    (d.refs || []).forEach(function (r) { values.push(r.x); });
+    var min = Math.min.apply(null, values), max = Math.max.apply(null, values);
+    var pad = (max - min) * 0.1 || 1;
+    var labels = rows.map(function (r) { return r.label; });
+    return new window.Chart(canvas, {
+      type: "scatter",
+      data: { datasets: [{
+        label: "effect",
+        data: rows.map(function (r, i) { return { x: r.estimate, y: i, low: r.low, high: r.high, name: r.label }; }),
+        pointRadius: 6, pointHoverRadius: 7, borderWidth: 2, borderColor: "#fff",
+        pointBackgroundColor: rows.map(effectColor)
+      }] },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        layout: { padding: { top: 30, right: 8 } },
+        scales: {
+          x: { type: "linear", min: min - pad, max: max + pad, grid: { color: C.grid }, border: { display: false },
+            ticks: { color: C.text, maxTicksLimit: 8, includeBounds: false,
+              callback: function (v) { return fmtNum(v, unit); } },
+            title: { display: true, text: d.axis || "", color: C.text } },
+          y: { type: "linear", min: -0.6, max: rows.length - 0.4, reverse: true, grid: { display: false },
+            border: { display: false },
+            afterBuildTicks: function (axis) { axis.ticks = labels.map(function (l, i) { return { value: i }; }); },
+            ticks: { color: C.text, font: { weight: "600" }, callback: function (v) { return labels[v] || ""; } } }
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: {
+            title: function (items) { return items.length ? items[0].raw.name : ""; },
+            label: function (item) {
+              return "improvement " + fmtNum(item.raw.x, unit) + " (95% CI " + fmtNum(item.raw.low, unit) + " … " +
+                fmtNum(item.raw.high, unit) + ")";
+            } } },
+          okrflowEffect: { rows: rows, refs: d.refs || [] }
+        }
+      },
+      plugins: [effectMarks]
+    });
+  }
+
   var KINDS = { burnup: burnup, metric: metricChart, spark: spark, cfd: cfd, scatter: scatter, aging: aging,
-    histogram: histogram };
+    histogram: histogram, realization: realization };
+  KINDS.effect = effect;
 
   function draw(root) {
     if (!window.Chart) { return; }
