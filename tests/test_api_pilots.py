@@ -233,7 +233,8 @@ def test_create_run_results_readout_evaluate_and_decide(world):
     d = r.json()
     assert r.headers["location"] == f"{API}/decisions/{d['id']}"
     assert d["recommended_action"] == "scale" and d["overrides_recommendation"] is False
-    assert d["evidence"]["recommendation"]["evaluation_id"] == evaluation["id"]
+    # evaluated afresh when recorded: a newer evaluation than the one asked for above, same verdict
+    assert d["evidence"]["recommendation"]["evaluation_id"] > evaluation["id"]
     assert d["evidence"]["readout"]["primary"]["variants"]["treatment"]["mean"] == pytest.approx(0.13)
     assert d["links"][0] == {"type": "pilot", "id": pid}
     assert call(world, "GET", f"/pilots/{pid}").json()["status"] == "decided"

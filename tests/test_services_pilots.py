@@ -480,3 +480,15 @@ def test_only_a_running_pilot_is_extended(db, world):
         decide(s, world, pilot_id=p.id, action="scale")
     with pytest.raises(ConflictError, match="only a running pilot's timebox can be extended"), db.write() as s:
         decide(s, world, pilot_id=p.id, action="extend", extend_days=7, rationale="more data")
+
+
+def test_a_decision_freezes_a_fresh_recommendation(db, world):
+    """Results that arrived after the last evaluation are evaluated before the decision freezes them."""
+    p = running_pilot(db, world, two_days(500, 505, 200.0))
+    with db.write() as s:
+        assert pilots.evaluate(s, world["actor"], p.id, DURING).recommendation.action.value == "continue"
+        pilots.record_results(s, world["actor"], p.id, two_days(500, 650, 201.0))  # the lift shows now
+    with db.write() as s:
+        d = decide(s, world, pilot_id=p.id, action="scale")  # no rationale needed: scale is what the rules say now
+        assert d.recommended_action == "scale" and not d.overrides_recommendation
+        assert d.evidence["recommendation"]["action"] == "scale"

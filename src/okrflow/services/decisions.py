@@ -326,6 +326,20 @@ class _Prepared:
     extend_days: int | None
 
 
+def _evaluate_afresh(session: Session, actor: Actor, pilot: Pilot, now: date | datetime) -> None:
+    """Apply the exit rules once more, so the recommendation frozen with the decision is the one of the readout
+    frozen with it (results may have arrived since the last evaluation). Skipped when the actor may not
+    evaluate (a contributor of a linked team only) or the rules cannot be evaluated; the stored latest
+    evaluation, if any, is used then."""
+    if not actor.can(Permission.WRITE, pilot.workspace_id, pilot.team_id):
+        return
+    try:
+        with session.begin_nested():
+            pilots.evaluate(session, actor, pilot.id, now)
+    except (InvalidInputError, ConflictError):
+        return
+
+
 def _prepare(
     session: Session,
     actor: Actor,
@@ -394,6 +408,7 @@ def _prepare(
                 f"say which action this decision takes on pilot {pilot.key} ({', '.join(a.value for a in dp.Action)})",
                 field="action",
             )
+        _evaluate_afresh(session, actor, pilot, now)
         latest = pilots.latest_evaluation(session, actor, pilot.id)
         if latest is not None:
             recommended = latest.action

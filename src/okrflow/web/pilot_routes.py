@@ -11,9 +11,10 @@
   decision with its frozen evidence (recommendation, readout, chart), the supersede chain and the *Supersede* form.
 
 A decision is never edited or deleted here (nor anywhere): a change of mind is a new decision that supersedes it.
-Recording a decision on a pilot first evaluates the exit rules again (when the user may), so the decision freezes
-the recommendation and the readout as they are at that moment. Everything goes through the services
-(``pilots``, ``decisions``); charts are drawn by ``static/okrflow-charts.js`` from ``data-chart`` (strict CSP).
+Recording a decision on a pilot first evaluates the exit rules again (the decisions service does, when the
+user may), so it freezes the recommendation and the readout as they are at that moment. Everything goes
+through the services (``pilots``, ``decisions``); charts are drawn by ``static/okrflow-charts.js`` from
+``data-chart`` (strict CSP).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from okrflow.domain import pilots as dp
 from okrflow.domain.access import Permission
-from okrflow.domain.errors import ConflictError, InvalidInputError, NotFoundError, OkrflowError, PermissionDeniedError
+from okrflow.domain.errors import InvalidInputError, NotFoundError, OkrflowError, PermissionDeniedError
 from okrflow.domain.okr import Direction
 from okrflow.services import decisions, pilots, tenancy
 from okrflow.store.models import Person, Team, Workspace
@@ -851,19 +852,6 @@ def _decide_data(
     }
 
 
-def _evaluate_first(session: Session, ctx: Ctx, pilot: Pilot, now: datetime) -> None:
-    """Evaluate the exit rules once more before a decision freezes the latest evaluation, so the frozen
-    recommendation matches the frozen readout. Skipped when the user may not evaluate (a contributor of a linked
-    team only) or the rules cannot be evaluated (several treatments)."""
-    if pilot.status == "draft" or not ctx.actor.can(Permission.WRITE, pilot.workspace_id, pilot.team_id):
-        return
-    try:
-        with session.begin_nested():
-            pilots.evaluate(session, ctx.actor, pilot.id, now)
-    except (InvalidInputError, ConflictError):
-        return
-
-
 def _form_status(request: Request, status: int) -> int:
     """Inline errors answer 422 under HTMX, except a stale version: 412 (HTMX swaps both, see base.html)."""
     return 412 if status == 412 else _error_status(request, status)
@@ -1408,8 +1396,7 @@ def install(app: FastAPI) -> None:
                 links.append({"type": "work_item", "id": pilot.work_item_id})
             try:
                 with db.write() as s:
-                    fresh = _pilot_in_ws(s, ctx, ws, key)
-                    _evaluate_first(s, ctx, fresh, now)
+                    fresh = _pilot_in_ws(s, ctx, ws, key)  # still there and in this workspace
                     row = decisions.record_decision(
                         s,
                         ctx.actor,
@@ -1551,8 +1538,6 @@ def install(app: FastAPI) -> None:
             now = _now()
             try:
                 with db.write() as s:
-                    if old.pilot_id is not None and (p := s.get(Pilot, old.pilot_id)) is not None:
-                        _evaluate_first(s, ctx, p, now)
                     made = decisions.supersede(s, ctx.actor, decision_id, changes, now=now).id
             except PermissionDeniedError:
                 raise
