@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from okrflow.domain.access import SYSTEM_ACTOR
+from okrflow.metrics import experiments as ex
 from okrflow.services import pilots
 from okrflow.store.models_pilots import Decision, PilotResult
 from tests.api_world import API, World, build_world, user_token
@@ -299,6 +300,91 @@ def test_ninety_day_view_and_a_pilot_without_data(world):
     assert first["action"] == "continue" and "not enough data" in first["reason"]
     no_days = problem(call(world, "POST", f"/pilots/{pid}/extend", json={"decided_by": "Ada", "rationale": "x"}), 422)
     assert fields_of(no_days) == ["days"] and "(days)" in no_days["detail"]
+
+
+def test_readout_power_analysis_from_the_baseline_then_from_the_control(world):
+    """The plan's power analysis: from hypothesis.baseline before results, from the control's results after;
+    the figures are the engine's (experiments.required_units / power_with_units / detectable_effect_with_units)."""
+    hypothesis = {
+        "primary_metric": "checkout_conversion",
+        "direction": "increase",
+        "expected_effect": 0.15,
+        "method": "fixed",
+        "power": 0.9,
+        "planned_sample_size": 12000,
+        "baseline": {"rate": 0.1},
+    }
+    pid = running(world, hypothesis=hypothesis)
+    power = call(world, "GET", f"/pilots/{pid}/readout").json()["power"]
+    plan = ex.PowerPlan.for_proportion(0.1, power=0.9)
+    required = ex.required_units(plan, 0.15)
+    assert 17_900 < required < 17_930  # (1.96 + 1.2816)²·(0.09 + 0.101775)/0.015² per variant, twice
+    assert power["basis"] == "baseline" and power["kind"] == "proportion" and power["baseline_mean"] == 0.1
+    assert power["required_units"] == required and power["units"] == 0 and power["power_now"] is None
+    assert power["planned_power"] == pytest.approx(ex.power_with_units(plan, 0.15, 12000), rel=1e-12)
+    assert power["underpowered"] is True and power["planned_power"] < 0.9
+    mde = ex.detectable_effect_with_units(plan, 12000)
+    assert power["detectable_effect"]["relative"] == pytest.approx(mde.relative, rel=1e-12) and mde.relative > 0.15
+    assert power["detectable_at"] == 12000
+    notes = call(world, "GET", f"/pilots/{pid}/readout").json()["notes"]
+    assert any("underpowered" in n and "12,000 units" in n and f"{required:,} are needed" in n for n in notes)
+
+    # With 10,000 control units the observed control replaces the baseline (500/5000 a day: 10 %, as planned).
+    assert call(world, "POST", f"/pilots/{pid}/results", json={"rows": two_days(500, 650, 201.0)}).status_code == 200
+    got = call(world, "GET", f"/pilots/{pid}/readout").json()
+    power = got["power"]
+    assert power["basis"] == "observed" and power["baseline_mean"] == pytest.approx(0.1) and power["units"] == 20000
+    assert power["required_units"] == required and power["progress"] == pytest.approx(20000 / required)
+    assert power["power_now"] == pytest.approx(ex.power_with_units(plan, 0.15, 20000), rel=1e-9)
+    assert all_finite(got)
+
+
+def test_power_analysis_of_a_decreasing_mean_with_always_valid_intervals(world):
+    hypothesis = {
+        "primary_metric": "latency_ms",
+        "direction": "decrease",
+        "expected_effect": 0.05,
+        "baseline": {"mean": 200, "std": 50},
+    }
+    guardrails = [{"metric": "checkout_conversion", "direction": "increase", "accepted_regression": 0.05}]
+    pid = running(world, hypothesis=hypothesis, guardrails=guardrails)
+    power = call(world, "GET", f"/pilots/{pid}/readout").json()["power"]
+    plan = ex.PowerPlan.for_mean(200, 50)
+    fixed = ex.required_units(plan, -0.05)  # 2·(1.96 + 0.8416)²·2·50²/10² = 784.9 → 785
+    assert fixed == 785
+    assert power["method"] == "sequential" and power["expected_effect"] == -0.05 and power["kind"] == "mean"
+    assert power["required_units"] == ex.required_units(plan, -0.05, method=ex.Method.SEQUENTIAL) > fixed
+    assert power["planned_units"] is None and power["detectable_effect"] is None and power["detectable_at"] is None
+    # with results (and no plan) the detectable effect is the one of the units so far, in the better direction
+    rows = [mean_row(START, v, 300, 200.0, 50.0) | {"metric": "latency_ms"} for v in ("control", "treatment")]
+    assert call(world, "POST", f"/pilots/{pid}/results", json={"rows": rows}).status_code == 200
+    power = call(world, "GET", f"/pilots/{pid}/readout").json()["power"]
+    assert power["basis"] == "observed" and power["detectable_at"] == 600
+    want = ex.detectable_effect_with_units(
+        ex.PowerPlan.for_mean(200, 50), 600, lower_is_better=True, method=ex.Method.SEQUENTIAL
+    )
+    assert power["detectable_effect"]["absolute"] == pytest.approx(want.absolute, rel=1e-6) and want.absolute < 0
+    assert power["underpowered"] is False and power["problem"] is None
+
+
+def test_power_analysis_settings_are_checked(world):
+    url = f"/workspaces/{world.ws_a}/pilots"
+    base = {"primary_metric": "x", "direction": "increase", "expected_effect": 0.1}
+    for extra, field in [
+        ({"baseline": {"rate": 1.5}}, "hypothesis.baseline"),
+        ({"baseline": {"mean": 3}}, "hypothesis.baseline"),
+        ({"baseline": {"rate": 0.1, "std": 2}}, "hypothesis.baseline"),
+        ({"baseline": {"mean": 3, "std": 0}}, "hypothesis.baseline"),
+        ({"baseline": {"colour": 1}}, "hypothesis.baseline.colour"),
+        ({"power": 1.0}, "hypothesis.power"),
+    ]:
+        body = problem(call(world, "POST", url, json=pilot_body(world, hypothesis=base | extra)), 422)
+        assert any(f.startswith(field) for f in fields_of(body)), (extra, body)
+    # no baseline and no results: the readout says what is missing instead of failing
+    pid = running(world, key="P-2")
+    power = call(world, "GET", f"/pilots/{pid}/readout").json()["power"]
+    assert power["basis"] is None and power["required_units"] is None
+    assert "give hypothesis.baseline or record 100 control units" in power["problem"]
 
 
 # ------------------------------------------------------------------ results: JSON and CSV, all or nothing

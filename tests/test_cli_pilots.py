@@ -191,12 +191,20 @@ def test_pilot_from_the_example_through_results_evaluation_and_decisions(run, wo
     assert "✓ pass (may get 5.0% worse)" in load
     assert "✓ pass (may get 10.0% worse)" in row(status, "refund_rate")
     assert f"SRM       ✓ no mismatch (p = {r.srm.p_value:.3g}): units control 10,000 · treatment 10,000" in status
-    assert "sample    20,000 units of 40,000 planned (50%) · data 2026-03-02 → 2026-03-03" in status
+    assert "sample    20,000 units of 64,000 planned (31%) · data 2026-03-02 → 2026-03-03" in status
+    # the power analysis, on the control so far (10 %): 63,669 units give 80 % power against +10 % (sequential)
+    assert (
+        "power     63,669 units needed for 80% power against +10.0% (sequential, α = 0.05; the control so far 10.00%)"
+        in status
+    )
+    assert "20,000 so far (31%), power now 21%" in status and "detectable with the planned 64,000: +10.0%" in status
     assert "latest recommendation: none yet" in status and "decisions: none yet" in status
     as_json = json.loads(ok(run("pilot", "status", "P-4", "--json")))
     assert as_json["timebox"]["days_left"] == 14 and as_json["srm"]["mismatch"] is False
     assert as_json["readout"]["primary"]["variants"]["treatment"]["mean"] == pytest.approx(0.13)
     assert [g["breached"] for g in as_json["guardrails"]] == [False, False]
+    power = as_json["readout"]["power"]
+    assert power["basis"] == "observed" and power["required_units"] == 63669 and power["underpowered"] is False
 
     # evaluate: the action, the rule that fired and the numbers
     dry = json.loads(ok(run("pilot", "evaluate", "P-4", "--dry-run", "--json")))
@@ -310,7 +318,7 @@ def test_pilot_create_errors_name_the_field_and_flags_work_without_a_file(run, w
     attempt("owner.yaml", text.replace("hannah.schmidt@", "nobody@"), 5, "owner.yaml: owner: no person named")
     attempt("broken.yaml", text.replace("title: Express", "title: [Express"), 2, "broken.yaml: not valid YAML: line")
     attempt("risk.yaml", text.replace("likelihood: 2", "likelihood: 7"), 2, "likelihood")
-    attempt("list.yaml", text.replace("  - Four weeks or 20,000 buyers per variant\n", "").replace(
+    attempt("list.yaml", text.replace("  - Four weeks or 32,000 buyers per variant\n", "").replace(
         "exit_criteria:\n  - Any", "exit_criteria: Any"), 2, "list.yaml: exit_criteria is a list")  # fmt: skip
     attempt("story.yaml", text.replace("CHK-E20", "CHK-101"), 2, "a pilot serves an initiative or epic")
     attempt("list.json", "[1, 2]", 2, "list.json: a pilot record is a mapping of fields")

@@ -441,3 +441,63 @@ def test_srm_bad_input_is_one_line_and_exit_2(run, args, message):
 def test_stats_help_lists_both_commands(run):
     text = ok(run("stats", "--help")).stdout
     assert "ab" in text and "srm" in text
+
+
+# ------------------------------------------------------------------ stats power
+
+
+def test_power_json_is_the_engine_and_statsmodels(run) -> None:
+    from statsmodels.stats.power import NormalIndPower
+
+    from okrflow.metrics.experiments import PowerPlan, detectable_effect_with_units, power_with_units, required_units
+
+    got = as_json(run("stats", "power", "--metric", "mean", "--baseline", "200,50", "--effect", "10", "--absolute",
+                      "--weights", "80,20", "--units", "2000", "--json"))  # fmt: skip
+    plan = PowerPlan.for_mean(200, 50)
+    nobs1 = NormalIndPower().solve_power(effect_size=10 / 50, alpha=0.05, power=0.8, ratio=0.25)
+    assert (
+        got["required_units"] == math.ceil(nobs1 / 0.8) == required_units(plan, 10, relative=False, shares=(0.8, 0.2))
+    )
+    assert got["per_variant"] == [math.ceil(got["required_units"] * 0.8), math.ceil(got["required_units"] * 0.2)]
+    assert got["effect"] == {"absolute": 10.0, "relative": 0.05} and got["method"] == "fixed"
+    assert got["power_at_units"] == approx(NormalIndPower().power(effect_size=0.2, nobs1=1600, alpha=0.05, ratio=0.25))
+    assert got["power_at_units"] == approx(power_with_units(plan, 10, 2000, relative=False, shares=(0.8, 0.2)))
+    mde = detectable_effect_with_units(plan, 2000, shares=(0.8, 0.2))
+    assert got["detectable_effect"] == {"absolute": approx(mde.absolute), "relative": approx(mde.relative)}
+
+
+def test_power_proportion_sequential_lower_is_better_and_three_arms(run) -> None:
+    from okrflow.metrics.experiments import PowerPlan, required_units
+
+    got = as_json(run("stats", "power", "--metric", "proportion", "--baseline", "0.2", "--effect", "0.1",
+                      "--lower-is-better", "--sequential", "--weights", "50,30,20", "--json"))  # fmt: skip
+    plan = PowerPlan.for_proportion(0.2)
+    # the smallest arm (20 %) limits the plan; the effect is a 10 % drop, to 18 %
+    want = required_units(plan, -0.1, shares=(0.5, 0.2), method=Method.SEQUENTIAL)
+    assert got["required_units"] == want > required_units(plan, -0.1, shares=(0.5, 0.2))
+    assert got["effect"]["absolute"] == approx(-0.02) and got["units"] is None and got["detectable_effect"] is None
+    text = ok(run("stats", "power", "--metric", "proportion", "--baseline", "0.2", "--effect", "0.1",
+                  "--lower-is-better", "--units", "1000")).stdout  # fmt: skip
+    assert "from the baseline to 18%" in text and "underpowered" in row(text, "power with --units")
+    assert f"{required_units(plan, -0.1):,}" in row(text, "units needed")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give --metric"),
+        (("--metric", "proportion", "--effect", "0.1"), "give --baseline RATE"),
+        (("--metric", "proportion", "--baseline", "1.2", "--effect", "0.1"), "--baseline: a baseline conversion"),
+        (("--metric", "mean", "--baseline", "200", "--effect", "0.1"), "a mean takes MEAN,STD"),
+        (("--metric", "mean", "--baseline", "200,0", "--effect", "0.1"), "STD must be above 0"),
+        (("--metric", "proportion", "--baseline", "0.5"), "give --effect"),
+        (("--metric", "proportion", "--baseline", "0.5", "--effect", "-0.1"), "positive size"),
+        (("--metric", "proportion", "--baseline", "0.5", "--effect", "0.1", "--power", "1"), "--power must lie"),
+        (("--metric", "proportion", "--baseline", "0.9", "--effect", "0.2"), "strictly between 0 and 1"),
+        (("--metric", "proportion", "--baseline", "0.5", "--effect", "0.1", "--units", "x"), "--units"),
+        (("--metric", "proportion", "--baseline", "0.5", "--effect", "0.1", "--units", "1"), "at least 2 units"),
+        (("--metric", "proportion", "--baseline", "0.5", "--effect", "0.1", "--sequential-tuning", "9"), "only with"),
+    ],
+)
+def test_power_bad_input_is_one_line(run, args, message) -> None:
+    one_line_error(run("stats", "power", *args), message)

@@ -117,6 +117,11 @@ def test_pilots_decisions_outcomes_and_postmortems(built):
         latest = {k: pilots.latest_evaluation(s, SYSTEM_ACTOR, p.id) for k, p in found.items()}
         assert {k: e.action for k, e in latest.items() if e} == {"P-1": "scale", "P-2": "rollback", "P-3": "continue"}
         assert "refund_rate" in latest["P-2"].evidence["numbers"]["breached_guardrails"]
+        # every plan has a power analysis; the running one has collected part of the units it needs
+        powers = {k: pilots.results(s, SYSTEM_ACTOR, p.id).power for k, p in found.items()}
+        assert all(pw is not None and pw.required_units and not pw.underpowered for pw in powers.values())
+        running = powers["P-3"]
+        assert running is not None and running.basis == "observed" and 0 < running.progress < 1  # type: ignore[operator]
         log = decisions.list_decisions(s, SYSTEM_ACTOR, 1)
         assert len(log) == 10
         assert len(decisions.list_decisions(s, SYSTEM_ACTOR, 1, current_only=True)) == 9

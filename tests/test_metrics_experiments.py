@@ -15,6 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from statsmodels.stats.power import NormalIndPower
 
 from okrflow.domain.errors import InvalidInputError
 from okrflow.metrics.experiments import (
@@ -30,10 +31,14 @@ from okrflow.metrics.experiments import (
     aggregate,
     bayesian_effect,
     compare,
+    critical_value,
     cumulative,
+    detectable_effect_with_units,
     fixed_horizon_effect,
     minimum_detectable_effect,
+    power_with_units,
     required_sample_size,
+    required_units,
     sequential_effect,
     srm_test,
 )
@@ -176,6 +181,130 @@ def test_required_sample_size_reaches_the_power(rate: float, lift: float, alpha:
     mde = minimum_detectable_effect(plan, n)
     assert mde.relative is not None
     assert mde.relative <= lift + 1e-9
+
+
+# --- power with any split: units over the whole pilot ------------------------------------------------------------
+
+
+# Φ(−2·z_{1−α/2} − z_{1−β}) for the loosest plan tested (α = 0.1, power 0.8): the far tail the formulas ignore
+_FAR_TAIL = 1e-4
+
+
+def test_required_units_matches_statsmodels_for_means() -> None:
+    """statsmodels' ``NormalIndPower`` (two-sided, both tails counted) solves for the control's units at an
+    effect size d = δ/σ with ``ratio`` = treatment/control; our units over the pilot are nobs1·(1 + ratio)."""
+    for alpha, power, d, shares in [
+        (0.05, 0.8, 0.5, (0.5, 0.5)),
+        (0.05, 0.9, 0.2, (0.9, 0.1)),
+        (0.01, 0.8, 0.1, (0.3, 0.3)),  # a third arm takes the rest
+        (0.1, 0.95, 0.35, (0.2, 0.8)),
+    ]:
+        nobs1 = NormalIndPower().solve_power(
+            effect_size=d, alpha=alpha, power=power, ratio=shares[1] / shares[0], alternative="two-sided"
+        )
+        expected_total = nobs1 / shares[0]
+        plan = PowerPlan.for_mean(10, 2, alpha=alpha, power=power)
+        assert required_units(plan, d * 2, relative=False, shares=shares) == math.ceil(expected_total - 1e-9)
+        n = round(expected_total)
+        expected_power = NormalIndPower().power(
+            effect_size=d, nobs1=n * shares[0], alpha=alpha, ratio=shares[1] / shares[0], alternative="two-sided"
+        )
+        assert power_with_units(plan, d * 2, n, relative=False, shares=shares) == pytest.approx(
+            expected_power, abs=1e-9
+        )
+        mde = detectable_effect_with_units(plan, n, shares=shares)
+        # the sample size and the MDE ignore the far tail (as usual); achieved power counts it
+        assert -1e-12 <= power_with_units(plan, mde.absolute, n, relative=False, shares=shares) - power < _FAR_TAIL
+
+
+def test_required_units_textbook_and_equal_split() -> None:
+    plan = PowerPlan.for_proportion(0.5)
+    # 50 % → 55 % at 50/50: 2 × 1561.93 = 3123.86 → 3124 units over the pilot (1562 per variant rounded first)
+    assert required_units(plan, 0.05, relative=False) == 3124
+    # 90/10 costs (1/0.9 + 1/0.1)/(1/0.5 + 1/0.5) = 2.78 times the units for a mean metric
+    means = PowerPlan.for_mean(10, 1)
+    ratio = required_units(means, 0.5, relative=False, shares=(0.9, 0.1)) / required_units(means, 0.5, relative=False)
+    assert ratio == pytest.approx(100 / 36, rel=1e-2)
+    # lower is better: a drop from 10 % to 8 % is an absolute −0.02; the variance at 8 % is smaller than at 12 %
+    rate = PowerPlan.for_proportion(0.1)
+    assert required_units(rate, -0.2) < required_units(rate, 0.2)
+    down = detectable_effect_with_units(rate, 7678, lower_is_better=True)
+    assert down.absolute < 0 and down.relative is not None and down.relative < 0
+
+
+def test_power_with_units_edges_have_messages() -> None:
+    plan = PowerPlan.for_proportion(0.5)
+    with pytest.raises(InvalidInputError, match="add up to at most 1"):
+        required_units(plan, 0.1, shares=(0.6, 0.6))
+    with pytest.raises(InvalidInputError, match="lie in"):
+        power_with_units(plan, 0.1, 100, shares=(0.0, 0.5))
+    with pytest.raises(InvalidInputError, match="whole number"):
+        power_with_units(plan, 0.1, 0)
+    with pytest.raises(InvalidInputError, match="whole number"):
+        detectable_effect_with_units(plan, True)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="not be 0"):
+        required_units(plan, 0.0)
+    with pytest.raises(NotEnoughDataError, match="no conversion rate between 0 and 1"):
+        detectable_effect_with_units(PowerPlan.for_proportion(0.9), 4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rate=st.floats(0.01, 0.9),
+    lift=st.floats(0.02, 0.5),
+    lower=st.booleans(),
+    control_share=st.floats(0.05, 0.95),
+    alpha=st.sampled_from([0.01, 0.05, 0.1]),
+    power=st.sampled_from([0.8, 0.9]),
+)
+def test_required_units_is_the_smallest_that_reaches_the_power(
+    rate: float, lift: float, lower: bool, control_share: float, alpha: float, power: float
+) -> None:
+    effect = -lift if lower else lift
+    assume(0.005 < rate * (1 + effect) < 0.99)
+    shares = (control_share, 1 - control_share)
+    plan = PowerPlan.for_proportion(rate, alpha=alpha, power=power)
+    n = required_units(plan, effect, shares=shares)
+    assert power_with_units(plan, effect, n, shares=shares) >= power - 1e-12
+    if n > math.ceil(2 / min(shares)):
+        assert power_with_units(plan, effect, n - 1, shares=shares) < power + _FAR_TAIL
+    mde = detectable_effect_with_units(plan, n, shares=shares, lower_is_better=lower)
+    assert mde.relative is not None
+    assert abs(mde.relative) <= lift + 1e-9 and (mde.relative < 0) == lower
+    assert -1e-12 <= power_with_units(plan, mde.absolute, n, relative=False, shares=shares) - power < _FAR_TAIL
+
+
+def test_critical_value_is_the_sequential_interval_in_standard_errors() -> None:
+    control, treatment = MeanSummary(1200, 12_000.0, 124_000.0), MeanSummary(1300, 13_260.0, 138_000.0)
+    seq = sequential_effect(control, treatment, alpha=0.05)
+    half = (seq.ci[1] - seq.ci[0]) / 2
+    assert half == pytest.approx(critical_value(2500, method=Method.SEQUENTIAL) * seq.std_error, rel=1e-12)
+    assert critical_value(2500) == pytest.approx(stats.norm.ppf(0.975), abs=1e-12)
+    for n in (10, 1000, 5000, 10**6):
+        assert critical_value(n, method=Method.SEQUENTIAL) > critical_value(n)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rate=st.floats(0.02, 0.8),
+    lift=st.floats(0.03, 0.5),
+    control_share=st.floats(0.1, 0.9),
+    tuning=st.sampled_from([500.0, 5000.0, 100_000.0]),
+)
+def test_sequential_required_units_reach_the_power_and_need_more(
+    rate: float, lift: float, control_share: float, tuning: float
+) -> None:
+    assume(rate * (1 + lift) < 0.99)
+    shares = (control_share, 1 - control_share)
+    plan = PowerPlan.for_proportion(rate)
+    seq = dict(method=Method.SEQUENTIAL, tuning=tuning)
+    n = required_units(plan, lift, shares=shares, **seq)  # type: ignore[arg-type]
+    assert n > required_units(plan, lift, shares=shares)
+    assert power_with_units(plan, lift, n, shares=shares, **seq) >= 0.8 - 1e-12  # type: ignore[arg-type]
+    assert power_with_units(plan, lift, n - 1, shares=shares, **seq) < 0.8 + _FAR_TAIL  # type: ignore[arg-type]
+    mde = detectable_effect_with_units(plan, n, shares=shares, **seq)  # type: ignore[arg-type]
+    assert mde.relative is not None and mde.relative <= lift + 1e-9
+    assert -1e-12 <= power_with_units(plan, mde.absolute, n, relative=False, shares=shares, **seq) - 0.8 < _FAR_TAIL  # type: ignore[arg-type]
 
 
 # --- gbstats as the oracle (recorded) -----------------------------------------------------------------------------

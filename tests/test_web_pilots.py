@@ -262,7 +262,14 @@ def test_every_page_renders_for_a_viewer_without_write_controls(
     assert viewer.get("/decisions/999999").status_code == 404
 
 
-def test_the_one_page_pilot(admin: TestClient, world: PilotWorld) -> None:
+def world_power(db: Database, world: PilotWorld) -> pilots.PowerReadout:
+    with db.read() as s:
+        power = pilots.results(s, SYSTEM_ACTOR, world.running_id).power
+    assert power is not None and power.required_units and power.basis == "observed"
+    return power
+
+
+def test_the_one_page_pilot(db: Database, admin: TestClient, world: PilotWorld) -> None:
     html = admin.get("/pilots/P-1").text
     text = _text(html)
     assert "Raise checkout conversion by 15% in four weeks" in text  # the hypothesis as a sentence
@@ -282,6 +289,14 @@ def test_the_one_page_pilot(admin: TestClient, world: PilotWorld) -> None:
     assert 'data-testid="ninety"' in html and 'class="today-line"' in html and "Today is in pilot" in text
     # results: the table and the CI chart
     assert 'data-srm="ok"' in html and "SRM ok" in text
+    # the power analysis: the control so far (10 %), +15 % with 80 % power, sequential; the tile shows progress
+    power = world_power(db, world)
+    assert f"of {power.required_units:,} needed for 80% power ({power.progress:.0%})" in text
+    assert f"power now {power.power_now:.0%}" in text and re.search(r'<progress class="progress[^"]*" value="', html)
+    assert (
+        f"Power analysis: {power.required_units:,} units needed to detect +15% with 80% power (sequential analysis, "
+        "α = 0.05; the control so far 10.00%) · detectable with 20,000 units: "
+    ) in text
     assert "13.00%" in text and "10.00%" in text and "+30.0%" in text and "+3.00 pp" in text
     assert 'data-testid="p-value">&lt; 0.0001<' in html
     charts = [json.loads(unescape(m)) for m in re.findall(r"data-chart-kind=\"effect\" data-chart='([^']+)'", html)]
@@ -372,6 +387,8 @@ def test_new_pilot_form_checks_csrf_roles_and_shows_errors_by_field(
         f"rollout:\n  - {{cohort: staff, exposure_percent: 5, start: {start.isoformat()}, split: [50, 50]}}\n"
         "exit_rules:\n  - scale_when: {primary_lift_at_least: 0.05, p_below: 0.05}\n"
         "planned_sample_size: 40000\n"
+        "power: 0.9\n"
+        "baseline: {rate: 0.1}\n"
     )
     done = admin.post("/pilots", data={**good, "advanced": advanced}, headers=HX)
     assert done.status_code == 204 and done.headers["HX-Redirect"] == "/pilots/P-9?created=1"
@@ -379,6 +396,7 @@ def test_new_pilot_form_checks_csrf_roles_and_shows_errors_by_field(
         p = s.scalar(select(Pilot).where(Pilot.key == "P-9"))
         assert p is not None and p.status == "draft" and p.scope == "EU web"
         assert p.hypothesis["expected_effect"] == pytest.approx(0.10) and p.hypothesis["planned_sample_size"] == 40000
+        assert p.hypothesis["power"] == 0.9 and p.hypothesis["baseline"] == {"rate": 0.1}
         assert p.guardrails[0]["metric"] == "page_load_ms" and p.risks[0]["impact"] == 4
         assert p.exit_rules[0]["scale_when"]["p_below"] == 0.05
         assert p.planned_split == {"control": 0.5, "treatment": 0.5}

@@ -88,6 +88,9 @@ def test_record_the_recommended_decision_and_find_it_in_the_log(
         expect(rec.locator('[data-testid="recommendation-rule"]')).to_contain_text("scale_when")
         expect(rec).to_contain_text("chance to win")
         expect(page.locator('[data-testid="srm"]').first).to_have_attribute("data-srm", "ok")
+        # the plan's power analysis on the Sample tile, with a progress bar of the units needed
+        expect(page.locator('[data-testid="power-hint"]')).to_contain_text("needed for 80% power")
+        expect(page.locator('[data-testid="sample-tile"] progress')).to_be_visible()
         expect(page.locator('[data-testid="hypothesis"]')).to_contain_text("by 15% in four weeks")
         _charts_drawn(page, 2)  # the primary metric and the guardrail, one treatment each
         points = page.eval_on_selector_all(

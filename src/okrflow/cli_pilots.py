@@ -898,6 +898,40 @@ def _srm_text(readout: Any, spec: Any) -> str:
     return f"SRM       [green]✓ no mismatch[/green] (p = {srm.p_value:.3g}): units {units} vs the planned {plan}"
 
 
+def _power_text(power: Any) -> str:
+    """The plan's power analysis in one line: units needed, collected, power now, detectable effect."""
+    if power.required_units is None:
+        return f"power     [dim]{escape(power.problem or 'no power analysis')}[/dim]"
+    kind = power.kind
+    expected = _effect(power.expected_effect, power.effect_kind, kind)
+    if power.kind == "proportion":
+        base = f"{power.baseline_mean * 100:.2f}%"
+    else:
+        base = f"{_num(power.baseline_mean)} ± {_num(power.baseline_std)}"
+    source = "the control so far" if power.basis == "observed" else "the planned baseline"
+    text = (
+        f"power     {power.required_units:,} units needed for {_share(power.power, 0)} power against {expected} "
+        f"({power.method.value}, α = {power.alpha:g}; {source} {base})"
+    )
+    if power.units:
+        text += f" · {power.units:,} so far ({_share(power.progress, 0)}), power now {_share(power.power_now, 0)}"
+    mde = power.detectable_effect
+    if mde is not None:
+        at = f"the planned {power.planned_units:,}" if power.planned_units else "the units so far"
+        shown = (
+            _effect(mde.relative, "relative", kind)
+            if mde.relative is not None
+            else _effect(mde.absolute, "absolute", kind)
+        )
+        text += f" · detectable with {at}: {shown}"
+    if power.underpowered:
+        text += (
+            f"\n          [bold yellow]⚠ underpowered[/bold yellow]: the planned {power.planned_units:,} units give "
+            f"{_share(power.planned_power, 0)} power"
+        )
+    return text
+
+
 def _ninety_text(windows: Sequence[dp.PhaseWindow], today: date) -> str:
     parts = []
     for w in windows:
@@ -1042,6 +1076,7 @@ def pilot_status(
         )
         if readout.first_day:
             sample += f" · data {readout.first_day} → {readout.last_day}"
+        power_line = _power_text(readout.power)
         decided = [
             f"#{d.id} {d.action or '-'} on {d.decided_on}" + (" (superseded)" if d.id in superseded else "")
             for d in taken
@@ -1050,6 +1085,7 @@ def pilot_status(
     _print_table(table)
     out.print(srm_line)
     out.print(sample)
+    out.print(power_line)
     breached = [r["metric"] for r in rows if r["breached"]]
     if breached:
         out.print(f"[bold red]guardrails breached: {escape(', '.join(breached))}[/bold red]")

@@ -1,8 +1,9 @@
-"""The analyst's calculator: ``okrflow stats ab`` and ``okrflow stats srm``.
+"""The analyst's calculator: ``okrflow stats ab``, ``okrflow stats srm`` and ``okrflow stats power``.
 
 Registered on :data:`okrflow.cli.app` (imported at the end of ``okrflow.cli``). Each command parses summary
 statistics typed on the command line and hands them to the statistics engine (``metrics.experiments``:
-:func:`~okrflow.metrics.experiments.compare`, :func:`~okrflow.metrics.experiments.srm_test`); it computes
+:func:`~okrflow.metrics.experiments.compare`, :func:`~okrflow.metrics.experiments.srm_test`,
+:func:`~okrflow.metrics.experiments.required_units` and friends); it computes
 nothing itself. No database is opened, so the commands work without ``okrflow init``. Errors are one line on
 stderr with the exit code of their class (bad input: 2); ``--json`` prints plain numbers, never NaN.
 """
@@ -27,17 +28,22 @@ from okrflow.metrics.experiments import (
     Effect,
     MeanSummary,
     Method,
+    MinimumDetectableEffect,
+    PowerPlan,
     ProportionSummary,
     Scale,
     SrmResult,
     Summary,
     compare,
+    detectable_effect_with_units,
+    power_with_units,
+    required_units,
     srm_test,
 )
 
 stats_app = typer.Typer(
-    help="The analyst's calculator: A/B test readouts and sample-ratio-mismatch checks from summary statistics "
-    "(no database needed).",
+    help="The analyst's calculator: A/B test readouts, sample-ratio-mismatch checks and power analysis from "
+    "summary statistics (no database needed).",
     no_args_is_help=True,
 )
 app.add_typer(stats_app, name="stats")
@@ -466,3 +472,168 @@ def stats_srm(
         f"χ² = {srm.chi_square:.4g} · {srm.dof} degree{'s' if srm.dof != 1 else ''} of freedom · "
         f"p-value {_p(srm.p_value)} → {_srm_verdict(srm)}"
     )
+
+
+def _tuning(sequential: bool, raw: str | None) -> float | None:
+    if raw is None:
+        return DEFAULT_SEQUENTIAL_TUNING if sequential else None
+    if not sequential:
+        raise InvalidInputError("--sequential-tuning applies only with --sequential")
+    tuning = _number(raw, "N", "--sequential-tuning")
+    if tuning <= 0:
+        raise InvalidInputError(f"--sequential-tuning must be positive, not {raw.strip()}")
+    return tuning
+
+
+def _plan(kind: str, raw: str | None, alpha: float, power: float) -> PowerPlan:
+    """``--baseline RATE`` (proportion) or ``--baseline MEAN,STD`` (mean) as the engine's plan."""
+    shape = "RATE (a conversion rate, e.g. 0.12)" if kind == "proportion" else "MEAN,STD (e.g. 41.5,12)"
+    if raw is None:
+        raise InvalidInputError(f"give --baseline {shape}")
+    parts = _parts(raw, "--baseline", shape)
+    if len(parts) != (1 if kind == "proportion" else 2):
+        raise InvalidInputError(f"--baseline: a {kind} takes {shape}, not {raw!r}")
+    try:
+        if kind == "proportion":
+            return PowerPlan.for_proportion(_number(parts[0], "RATE", "--baseline"), alpha=alpha, power=power)
+        std = _number(parts[1], "STD", "--baseline")
+        if std <= 0:
+            raise InvalidInputError(f"--baseline: STD must be above 0, not {parts[1]}")
+        return PowerPlan.for_mean(_number(parts[0], "MEAN", "--baseline"), std, alpha=alpha, power=power)
+    except InvalidInputError as exc:
+        if exc.message.startswith("--baseline"):
+            raise
+        raise InvalidInputError(f"--baseline: {exc.message}") from None
+
+
+def _mde_json(mde: MinimumDetectableEffect | None) -> dict[str, Any] | None:
+    return None if mde is None else {"absolute": float(mde.absolute), "relative": mde.relative}
+
+
+@stats_app.command("power")
+def stats_power(
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            metavar="proportion|mean",
+            help="proportion: a conversion rate (--baseline RATE); mean: a per-unit value (--baseline MEAN,STD). "
+            "Required.",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(metavar="RATE|MEAN,STD", help="The control's rate, or mean and standard deviation. Required."),
+    ] = None,
+    effect: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EFFECT",
+            help="The effect to detect, a positive size: relative (0.15 = 15 %) unless --absolute. Required.",
+        ),
+    ] = None,
+    absolute: Annotated[
+        bool, typer.Option("--absolute", help="--effect is absolute (a rate difference, or in the metric's unit).")
+    ] = False,
+    lower_is_better: Annotated[
+        bool, typer.Option("--lower-is-better", help="The metric should decrease: the effect is a drop.")
+    ] = False,
+    alpha: Annotated[str, typer.Option(metavar="ALPHA", help="Significance level, two-sided.")] = str(DEFAULT_ALPHA),
+    power: Annotated[str, typer.Option(metavar="POWER", help="Power to reach, 1 − β.")] = "0.8",
+    weights: Annotated[
+        str | None,
+        typer.Option(metavar="W1,W2[,...]", help="Planned split, control first (default 50,50); more arms allowed."),
+    ] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option("--sequential", help="Plan for always-valid intervals (read at every look): needs more units."),
+    ] = False,
+    sequential_tuning: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N", help=f"With --sequential: the tuning N* (default {DEFAULT_SEQUENTIAL_TUNING:g} units)."
+        ),
+    ] = None,
+    units: Annotated[
+        str | None,
+        typer.Option(metavar="N", help="Units you have or plan (all variants): the power and the detectable effect."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Power analysis of a plan: units needed to detect an effect at α with the power asked for (any split,
+    fixed-horizon or always-valid), and with --units the power and minimum detectable effect of that sample."""
+    kind = _metric(metric)
+    a = _probability(alpha, "--alpha")
+    pw = _probability(power, "--power")
+    plan = _plan(kind, baseline, a, pw)
+    if effect is None:
+        raise InvalidInputError("give --effect, the effect to detect (relative: 0.15 = 15 %; or --absolute)")
+    size = _number(effect, "the effect", "--effect")
+    if size <= 0:
+        raise InvalidInputError(f"--effect is a positive size (use --lower-is-better for a drop), not {effect.strip()}")
+    signed = -size if lower_is_better else size
+    split = _weights(weights, len(weights.split(",")) if weights else 2, "50,50")
+    if len(split) < 2:
+        raise InvalidInputError("--weights: give the control's and at least one treatment's share")
+    shares = (split[0] / sum(split), min(split[1:]) / sum(split))
+    tuning = _tuning(sequential, sequential_tuning)
+    method = Method.SEQUENTIAL if sequential else Method.FIXED
+    how: dict[str, Any] = {"shares": shares, "method": method, "tuning": tuning or DEFAULT_SEQUENTIAL_TUNING}
+    have = _whole(units, "N", "--units") if units is not None else None
+    if have is not None and have < 2:
+        raise InvalidInputError(f"--units: a sample needs at least 2 units, not {have}")
+    needed = required_units(plan, signed, relative=not absolute, **how)
+    delta = signed * plan.baseline_mean if not absolute else signed
+    power_at = power_with_units(plan, signed, have, relative=not absolute, **how) if have is not None else None
+    mde = detectable_effect_with_units(plan, have, lower_is_better=lower_is_better, **how) if have is not None else None
+    if as_json:
+        payload = {
+            "metric": kind,
+            "baseline": {"mean": plan.baseline_mean, "std": math.sqrt(plan.baseline_variance)},
+            "effect": {"absolute": delta, "relative": delta / plan.baseline_mean if plan.baseline_mean else None},
+            "alpha": a,
+            "power": pw,
+            "method": method.value,
+            "sequential_tuning": tuning,
+            "weights": list(split),
+            "required_units": needed,
+            "per_variant": [math.ceil(needed * w / sum(split) - 1e-9) for w in split],
+            "units": have,
+            "power_at_units": power_at,
+            "detectable_effect": _mde_json(mde),
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False))
+        return
+    what = (
+        f"conversion rate {plan.baseline_mean * 100:.4g}%"
+        if kind == "proportion"
+        else (f"mean {_plain(plan.baseline_mean)} (std {_plain(math.sqrt(plan.baseline_variance))})")
+    )
+    how_read = (
+        f"always-valid sequential test (tuning N* = {tuning:g})" if sequential else "fixed-horizon test, one look"
+    )
+    out.print(f"[bold]Power analysis[/bold] · {what} · {how_read} · α = {a:g} · power {pw * 100:g}%")
+    scale = Scale.ABSOLUTE if absolute else Scale.RELATIVE
+    target = (
+        f"{(plan.baseline_mean + delta) * 100:.4g}%" if kind == "proportion" else _plain(plan.baseline_mean + delta)
+    )
+    table = Table("figure", "value", "read as")
+    table.add_row(
+        "effect to detect",
+        _on_scale((signed,), scale, kind)[0],
+        ("a drop (lower is better)" if lower_is_better else "a rise") + f" from the baseline to {target}",
+    )
+    split_text = " / ".join(f"{w / sum(split) * 100:.4g}%" for w in split)
+    per_variant = " · ".join(f"{math.ceil(needed * w / sum(split) - 1e-9):,}" for w in split)
+    table.add_row("units needed", f"{needed:,}", f"over all variants, split {split_text}: {per_variant} per variant")
+    if have is not None and power_at is not None and mde is not None:
+        enough = "[green]enough[/green]" if power_at >= pw else "[yellow]underpowered[/yellow]"
+        table.add_row("power with --units", _chance(power_at), f"{have:,} units: {enough} for the effect above")
+        detectable = _on_scale(
+            (mde.relative if mde.relative is not None else mde.absolute,),
+            scale if mde.relative is not None else Scale.ABSOLUTE,
+            kind,
+        )[0]
+        table.add_row(
+            "detectable effect", detectable, f"the smallest effect {have:,} units detect at {pw * 100:g}% power"
+        )
+    _print_table(table)

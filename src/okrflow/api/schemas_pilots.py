@@ -65,6 +65,13 @@ class HypothesisIn(_Body):
     )
     planned_sample_size: int | None = Field(None, ge=2, le=10**12, description="Units over all variants.")
     extended_days: int = Field(0, ge=0, le=3650, description="Granted by extend decisions.")
+    power: Probability = Field(0.8, description="The power the plan aims for (1 − β), for the power analysis.")
+    baseline: dict[Literal["rate", "mean", "std"], Number] | None = Field(
+        None,
+        description="The primary metric before the pilot, for the power analysis until the control has results: "
+        '{"rate": 0.12} for a conversion metric, {"mean": 41.5, "std": 12} for a mean metric.',
+        examples=[{"rate": 0.112}],
+    )
 
 
 class RiskIn(_Body):
@@ -386,6 +393,39 @@ class MetricReadoutRead(BaseModel):
     problems: dict[str, str] = Field(description="Treatment → why there is no comparison yet.")
 
 
+class DetectableEffectRead(BaseModel):
+    absolute: float
+    relative: float | None = Field(description="null when the baseline mean is 0.")
+
+
+class PowerRead(BaseModel):
+    """The power analysis of the plan for the primary metric against the expected effect."""
+
+    basis: Literal["observed", "baseline"] | None = Field(
+        description="observed: the control's results so far; baseline: hypothesis.baseline; null: neither yet."
+    )
+    kind: Literal["proportion", "mean"] | None
+    baseline_mean: float | None
+    baseline_std: float | None
+    alpha: float
+    power: float = Field(description="The power aimed for (1 − β).")
+    method: Literal["fixed", "sequential"]
+    expected_effect: float = Field(description="Signed: negative when the metric should decrease.")
+    effect_kind: Literal["absolute", "relative"]
+    required_units: int | None = Field(description="Units over all variants (planned split) to reach the power.")
+    planned_units: int | None
+    planned_power: float | None = Field(description="Power of the planned units against the expected effect.")
+    units: int = Field(description="Units collected so far.")
+    progress: float | None = Field(description="units / required_units.")
+    power_now: float | None = Field(description="Power of the units so far, were the pilot to stop now.")
+    detectable_effect: DetectableEffectRead | None = Field(
+        description="The minimum detectable effect with `detectable_at` units."
+    )
+    detectable_at: int | None = Field(description="The planned units, else the units so far.")
+    underpowered: bool = Field(description="The planned units give less than the power aimed for.")
+    problem: str | None = Field(description="Why a figure is missing.")
+
+
 class ReadoutRead(BaseModel):
     pilot_id: int
     alpha: float
@@ -398,6 +438,7 @@ class ReadoutRead(BaseModel):
     srm: SrmRead | None = Field(description="Units of the primary per variant against the planned split.")
     primary: MetricReadoutRead
     guardrails: list[MetricReadoutRead]
+    power: PowerRead
     notes: list[str]
 
 

@@ -636,3 +636,143 @@ def minimum_detectable_effect(
         delta = math.sqrt(k * 2 * plan.baseline_variance) * (-1 if lower_is_better else 1)
     relative = delta / plan.baseline_mean if plan.baseline_mean != 0 else None
     return MinimumDetectableEffect(delta, relative)
+
+
+# --- power with any planned split: units over the whole pilot ------------------------------------------------
+
+
+def _shares(shares: tuple[float, float]) -> tuple[float, float]:
+    """(control, treatment) as fractions of all the pilot's units; below 1 together when there are more arms."""
+    if len(shares) != 2:
+        raise InvalidInputError("shares are (control, treatment) fractions of all units")
+    control, treatment = (float(s) for s in shares)
+    _check_finite(control_share=control, treatment_share=treatment)
+    if not (0 < control <= 1 and 0 < treatment <= 1 and control + treatment <= 1 + 1e-9):
+        raise InvalidInputError(
+            f"the control's and the treatment's shares of all units lie in (0, 1] and add up to at most 1, "
+            f"not {control:g} and {treatment:g}"
+        )
+    return control, treatment
+
+
+def _units(units: object, least: int) -> int:
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < least:
+        raise InvalidInputError(f"the number of units is a whole number ≥ {least}, not {units!r}")
+    return int(units)
+
+
+def critical_value(
+    units: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    method: Method = Method.FIXED,
+    tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+) -> float:
+    """How many standard errors the effect must lie from 0 to be significant with ``units`` units over the pilot:
+    ``z_{1−α/2}`` for the fixed-horizon test; for the always-valid interval of :func:`sequential_effect` (whose
+    half-width is this times the standard error) ``sqrt(2(Nρ² + 1)·ln(sqrt(Nρ² + 1)/α) / (Nρ²))``, larger."""
+    _check_alpha(alpha)
+    if method is Method.FIXED:
+        return float(stats.norm.ppf(1 - alpha / 2))
+    n = _units(units, 1)
+    nr2 = n * sequential_rho(alpha, tuning) ** 2
+    return math.sqrt(2 * (nr2 + 1) * math.log(math.sqrt(nr2 + 1) / alpha) / nr2)
+
+
+def _standard_error(plan: PowerPlan, delta: float, units: int, w_c: float, w_t: float) -> float:
+    return math.sqrt(plan.baseline_variance / (units * w_c) + _treatment_variance(plan, delta) / (units * w_t))
+
+
+def power_with_units(
+    plan: PowerPlan,
+    effect: float,
+    units: int,
+    *,
+    relative: bool = True,
+    shares: tuple[float, float] = (0.5, 0.5),
+    method: Method = Method.FIXED,
+    tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+) -> float:
+    """Power of the two-sided test when the pilot has ``units`` units split by ``shares``, both tails counted
+    (as :func:`achieved_power`): ``Φ(|δ|/se − c) + Φ(−|δ|/se − c)``, se = sqrt(σ_c²/(N w_c) + σ_t²/(N w_t)) and c
+    the :func:`critical_value` of ``method``. For the sequential method this is the chance that the interval at
+    the last look excludes 0 — a lower bound of the chance to have seen it at some look."""
+    w_c, w_t = _shares(shares)
+    n = _units(units, 1)
+    delta = _absolute_effect(plan, effect, relative)
+    shift = abs(delta) / _standard_error(plan, delta, n, w_c, w_t)
+    c = critical_value(n, alpha=plan.alpha, method=method, tuning=tuning)
+    return float(stats.norm.cdf(shift - c) + stats.norm.cdf(-shift - c))
+
+
+def required_units(
+    plan: PowerPlan,
+    effect: float,
+    *,
+    relative: bool = True,
+    shares: tuple[float, float] = (0.5, 0.5),
+    method: Method = Method.FIXED,
+    tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+) -> int:
+    """Units over the whole pilot for the two-sided test of one treatment against the control to reach
+    ``plan.power`` against ``effect``, when the control receives ``shares[0]`` and the treatment ``shares[1]`` of
+    all units. Fixed horizon: ``N = (z_{1−α/2} + z_{1−β})² (σ_c²/w_c + σ_t²/w_t) / δ²``, rounded up —
+    :func:`required_sample_size` for any split (with ``w_c = w_t = ½`` twice that, up to rounding); unequal
+    splits need more units (90/10: 2.8 times the units of 50/50 for a mean metric). Sequential: the smallest N
+    whose always-valid interval reaches the power (``z_{1−α/2}`` replaced by :func:`critical_value`, which grows
+    slowly with N; found by bisection), always more than the fixed horizon needs."""
+    w_c, w_t = _shares(shares)
+    delta = _absolute_effect(plan, effect, relative)
+    variance = plan.baseline_variance / w_c + _treatment_variance(plan, delta) / w_t
+    least = math.ceil(2 / min(w_c, w_t))  # two units in the smaller arm
+    fixed = max(least, math.ceil((plan.z_alpha + plan.z_power) ** 2 * variance / delta**2 - 1e-9))
+    if method is Method.FIXED:
+        return fixed
+
+    def enough(n: int) -> bool:
+        c = critical_value(n, alpha=plan.alpha, method=method, tuning=tuning)
+        return abs(delta) / math.sqrt(variance / n) - c >= plan.z_power
+
+    low, high = fixed - 1, fixed
+    while not enough(high):
+        low, high = high, high * 2
+        if high > 10**13:
+            raise InvalidInputError("no feasible sample size reaches this power with always-valid intervals")
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
+
+
+def detectable_effect_with_units(
+    plan: PowerPlan,
+    units: int,
+    *,
+    shares: tuple[float, float] = (0.5, 0.5),
+    lower_is_better: bool = False,
+    method: Method = Method.FIXED,
+    tuning: float = DEFAULT_SEQUENTIAL_TUNING,
+) -> MinimumDetectableEffect:
+    """The smallest effect a pilot of ``units`` units split by ``shares`` detects at ``plan.power`` — the inverse
+    of :func:`required_units`. With c the :func:`critical_value` and k = (c + z_{1−β})²/N — means:
+    ``δ = sqrt(k σ² (1/w_c + 1/w_t))``; proportions (the treatment variance moves with δ) δ solves
+    ``δ²(1 + k/w_t) − δ k(1 − 2p)/w_t − k(p(1 − p)/w_c + p(1 − p)/w_t) = 0``, the root in the direction of
+    improvement. Raises :class:`NotEnoughDataError` when no rate within (0, 1) is detectable with so few units."""
+    w_c, w_t = _shares(shares)
+    n = _units(units, 2)
+    c = critical_value(n, alpha=plan.alpha, method=method, tuning=tuning)
+    k = (c + plan.z_power) ** 2 / n
+    if plan.proportion:
+        p = plan.baseline_mean
+        var = p * (1 - p)
+        a, b, c2 = 1 + k / w_t, -k * (1 - 2 * p) / w_t, -k * (var / w_c + var / w_t)
+        root = math.sqrt(b * b - 4 * a * c2)
+        delta = (-b - root) / (2 * a) if lower_is_better else (-b + root) / (2 * a)
+        if not 0 < p + delta < 1:
+            raise NotEnoughDataError(
+                f"with {n} units no conversion rate between 0 and 1 is detectable from a baseline of {p:g}"
+            )
+    else:
+        delta = math.sqrt(k * plan.baseline_variance * (1 / w_c + 1 / w_t)) * (-1 if lower_is_better else 1)
+    relative = delta / plan.baseline_mean if plan.baseline_mean != 0 else None
+    return MinimumDetectableEffect(delta, relative)

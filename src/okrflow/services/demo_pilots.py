@@ -65,6 +65,7 @@ class PilotPlan:
     start_days_ago: int
     weeks: int
     units_per_day: int
+    planned_units: int  # over both variants, from the plan's power analysis (80 % power, always-valid intervals)
     kr_title_starts: str
     epic: str
     risks: tuple[tuple[str, int, int, str], ...]
@@ -88,6 +89,7 @@ PLANS = (
         start_days_ago=130,
         weeks=4,
         units_per_day=4800,
+        planned_units=120_000,
         kr_title_starts="Cut cart abandonment",
         epic="CHK-E20",
         risks=(
@@ -115,6 +117,7 @@ PLANS = (
         start_days_ago=80,
         weeks=4,
         units_per_day=3600,
+        planned_units=100_000,
         kr_title_starts="Raise payment success",
         epic="PAY-E22",
         risks=(
@@ -139,6 +142,7 @@ PLANS = (
         start_days_ago=14,
         weeks=4,
         units_per_day=2600,
+        planned_units=60_000,
         kr_title_starts="Raise search click-through",
         epic="DSC-E23",
         risks=(("Latency of the embedding service under peak load", 3, 4, "Cache the top 10k queries"),),
@@ -216,6 +220,8 @@ def _pilot(
                 "expected_effect": plan.expected_effect,
                 "effect_kind": "relative",
                 "statement": plan.statement,
+                "planned_sample_size": plan.planned_units,
+                "baseline": {"rate": round(plan.primary.control, 3)},
             },
             timebox_start=start,
             timebox_end=end,

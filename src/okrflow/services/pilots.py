@@ -4,7 +4,9 @@ The record is validated by ``okrflow.domain.pilots`` (hypothesis, timebox, risks
 and stored as JSON on :class:`okrflow.store.models_pilots.Pilot`. The hypothesis JSON holds ``primary_metric``,
 ``direction``, ``expected_effect``, ``effect_kind``, ``statement`` and the analysis settings ``alpha`` (0.05),
 ``method`` (``sequential`` by default: pilots are read at every look, see docs/experiments.md),
-``planned_sample_size`` (total units over variants, optional) and ``extended_days`` (granted by extend decisions).
+``planned_sample_size`` (total units over variants, optional), ``extended_days`` (granted by extend decisions),
+and for the power analysis ``power`` (0.8) and an optional planning ``baseline`` of the primary metric before any
+result is in: ``{"rate": 0.12}`` for a conversion metric, ``{"mean": 41.5, "std": 12}`` for a mean metric.
 
 The planned split is a mapping variant → share with a ``control`` variant, e.g. ``{"control": 0.5, "treatment":
 0.5}`` (JSONB does not keep key order, so the control is found by name).
@@ -40,6 +42,8 @@ from okrflow.store.models_work import WorkItem
 CONTROL = "control"
 METHODS = ("fixed", "sequential")
 DEFAULT_METHOD = "sequential"
+DEFAULT_POWER = 0.8
+MIN_OBSERVED_UNITS = 100  # control units before the observed variance replaces the planning baseline
 OUTCOME_LEVELS = ("initiative", "epic")
 EDITABLE_FIELDS = (
     "title",
@@ -200,7 +204,33 @@ def _hypothesis_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(extended, bool) or not isinstance(extended, int) or extended < 0:
         raise InvalidInputError("hypothesis.extended_days is a whole number ≥ 0", field="hypothesis.extended_days")
     out["extended_days"] = extended
+    power = _number(raw.get("power", DEFAULT_POWER), "hypothesis.power")
+    if not 0 < power < 1:
+        raise InvalidInputError("hypothesis.power lies strictly between 0 and 1", field="hypothesis.power")
+    out["power"] = power
+    out["baseline"] = _baseline(raw.get("baseline"))
     return out
+
+
+def _baseline(raw: Any) -> dict[str, float] | None:
+    """The planning baseline of the primary metric: ``{"rate": p}`` (a conversion rate, 0 < p < 1) or
+    ``{"mean": m, "std": s}`` (a mean metric, s > 0)."""
+    if raw is None:
+        return None
+    field_name = "hypothesis.baseline"
+    hint = 'hypothesis.baseline is {"rate": 0.12} for a conversion metric or {"mean": 41.5, "std": 12} for a mean'
+    if not isinstance(raw, Mapping) or set(raw) not in ({"rate"}, {"mean", "std"}):
+        raise InvalidInputError(hint, field=field_name)
+    if "rate" in raw:
+        rate = _number(raw["rate"], "hypothesis.baseline.rate")
+        if not 0 < rate < 1:
+            raise InvalidInputError("hypothesis.baseline.rate lies strictly between 0 and 1", field=field_name)
+        return {"rate": rate}
+    mean = _number(raw["mean"], "hypothesis.baseline.mean")
+    std = _number(raw["std"], "hypothesis.baseline.std")
+    if not std > 0:
+        raise InvalidInputError("hypothesis.baseline.std must be above 0", field=field_name)
+    return {"mean": mean, "std": std}
 
 
 @contextmanager
@@ -226,6 +256,8 @@ def _domain_hypothesis(raw: Mapping[str, Any], start: date, end: date) -> dp.Hyp
         "method",
         "planned_sample_size",
         "extended_days",
+        "power",
+        "baseline",
     }
     unknown = set(raw) - known
     if unknown:
@@ -319,6 +351,8 @@ class PilotSpec:
     alpha: float
     method: ex.Method
     planned_sample_size: int | None
+    power: float = DEFAULT_POWER
+    baseline: dict[str, float] | None = None
 
     @property
     def primary_scale(self) -> dp.EffectKind:
@@ -376,7 +410,15 @@ def _build(data: Mapping[str, Any], owner: str) -> PilotSpec:
     if rollout and rollout[0].start < start:
         raise InvalidInputError(f"the first rollout stage starts before the timebox ({start})", field="rollout")
     split = _planned_split(data.get("planned_split"), rollout)
-    return PilotSpec(record, split, settings["alpha"], ex.Method(settings["method"]), settings["planned_sample_size"])
+    return PilotSpec(
+        record,
+        split,
+        settings["alpha"],
+        ex.Method(settings["method"]),
+        settings["planned_sample_size"],
+        settings["power"],
+        settings["baseline"],
+    )
 
 
 def _stored_form(spec: PilotSpec) -> dict[str, Any]:
@@ -396,6 +438,8 @@ def _stored_form(spec: PilotSpec) -> dict[str, Any]:
             "method": spec.method.value,
             "planned_sample_size": spec.planned_sample_size,
             "extended_days": h.timebox.extended_days,
+            "power": spec.power,
+            "baseline": spec.baseline,
         },
         "timebox_start": h.timebox.start,
         "timebox_end": h.timebox.end,
@@ -846,6 +890,43 @@ class MetricReadout:
 
 
 @dataclass(frozen=True)
+class PowerReadout:
+    """The power analysis of the plan for the primary metric against the hypothesis' expected effect.
+
+    ``basis`` says where the control's mean and spread come from: ``observed`` (the control's results, once it
+    has :data:`MIN_OBSERVED_UNITS` units) or ``baseline`` (``hypothesis.baseline``, written with the plan).
+    Unit counts are over all variants with the planned split; with several treatments the one with the smallest
+    share sets the figure. ``problem`` explains a missing figure instead of failing the readout."""
+
+    basis: str | None  # observed | baseline | None: nothing to plan with
+    kind: str | None  # proportion | mean
+    baseline_mean: float | None
+    baseline_std: float | None
+    alpha: float
+    power: float
+    method: ex.Method
+    expected_effect: float  # signed: negative when the metric should decrease
+    effect_kind: str  # relative | absolute
+    required_units: int | None
+    planned_units: int | None
+    planned_power: float | None  # power of the planned sample against the expected effect
+    units: int  # collected so far
+    power_now: float | None  # power of the units collected so far, were the pilot to stop now
+    detectable_effect: ex.MinimumDetectableEffect | None  # the MDE with ``detectable_at`` units
+    detectable_at: int | None  # the planned units, else the units so far
+    problem: str | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the required units collected (may pass 1)."""
+        return self.units / self.required_units if self.required_units else None
+
+    @property
+    def underpowered(self) -> bool:
+        return self.planned_power is not None and self.planned_power < self.power
+
+
+@dataclass(frozen=True)
 class PilotReadout:
     pilot_id: int
     primary: MetricReadout
@@ -859,6 +940,7 @@ class PilotReadout:
     alpha: float
     method: ex.Method
     notes: tuple[str, ...] = field(default_factory=tuple)
+    power: PowerReadout | None = None
 
 
 def _readout(session: Session, pilot: Pilot, spec: PilotSpec) -> PilotReadout:
@@ -902,6 +984,13 @@ def _readout(session: Session, pilot: Pilot, spec: PilotSpec) -> PilotReadout:
     srm = ex.srm_test([units[v] for v in names], [spec.split[v] for v in names]) if sum(units.values()) else None
     if srm is not None and srm.mismatch:
         notes.append(f"sample ratio mismatch (p = {srm.p_value:.2g}): the split differs from the plan")
+    power = power_analysis(spec, primary.totals.get(CONTROL), sum(units.values()))
+    if power.underpowered:
+        assert power.planned_power is not None and power.planned_units is not None
+        notes.append(
+            f"the plan is underpowered: {power.planned_units:,} units give {power.planned_power:.0%} power against "
+            f"the expected effect; {power.required_units:,} are needed for {power.power:.0%}"
+        )
     return PilotReadout(
         pilot_id=pilot.id,
         primary=primary,
@@ -915,6 +1004,75 @@ def _readout(session: Session, pilot: Pilot, spec: PilotSpec) -> PilotReadout:
         alpha=spec.alpha,
         method=spec.method,
         notes=tuple(notes),
+        power=power,
+    )
+
+
+def power_analysis(spec: PilotSpec, control: ex.Summary | None = None, units: int = 0) -> PowerReadout:
+    """Required units, power of the planned and of the collected sample, and the minimum detectable effect for
+    the pilot's primary metric, with the pilot's α, power, method and planned split (``experiments.required_units``
+    and friends; docs/experiments.md). ``control``: the control's results so far, if any."""
+    hyp = spec.record.hypothesis
+    lower = hyp.direction is Direction.DECREASE
+    effect = -hyp.expected_effect if lower else hyp.expected_effect
+    relative = hyp.effect_kind is dp.EffectKind.RELATIVE
+    plan: ex.PowerPlan | None = None
+    basis = kind = problem = None
+    required = planned_power = power_now = detectable_at = None
+    detectable: ex.MinimumDetectableEffect | None = None
+    try:
+        if control is not None and control.n >= MIN_OBSERVED_UNITS:
+            basis, kind = "observed", _kind(control)
+            mean, std = control.mean, math.sqrt(control.variance)
+        elif spec.baseline is not None:
+            basis = "baseline"
+            kind = "proportion" if "rate" in spec.baseline else "mean"
+            mean, std = spec.baseline.get("rate", 0.0), spec.baseline.get("std", 0.0)
+            mean = spec.baseline.get("mean", mean)
+        else:
+            problem = f"no power analysis yet: give hypothesis.baseline or record {MIN_OBSERVED_UNITS} control units"
+        if basis is not None:
+            if kind == "proportion":
+                plan = ex.PowerPlan.for_proportion(mean, alpha=spec.alpha, power=spec.power)
+            else:
+                plan = ex.PowerPlan.for_mean(mean, std, alpha=spec.alpha, power=spec.power)
+            # the limiting pair: the treatment with the smallest share (the control's share is the same in each)
+            smallest = min(spec.treatments, key=lambda t: spec.split[t])
+            shares = (spec.split[CONTROL], spec.split[smallest])
+            required = ex.required_units(plan, effect, relative=relative, shares=shares, method=spec.method)
+            if spec.planned_sample_size:
+                planned_power = ex.power_with_units(
+                    plan, effect, spec.planned_sample_size, relative=relative, shares=shares, method=spec.method
+                )
+            if units:
+                power_now = ex.power_with_units(
+                    plan, effect, units, relative=relative, shares=shares, method=spec.method
+                )
+            detectable_at = spec.planned_sample_size or (units if units >= 2 else None)
+            if detectable_at:
+                detectable = ex.detectable_effect_with_units(
+                    plan, detectable_at, shares=shares, lower_is_better=lower, method=spec.method
+                )
+    except InvalidInputError as exc:
+        problem = f"power analysis: {exc.message}"
+    return PowerReadout(
+        basis=basis,
+        kind=kind,
+        baseline_mean=plan.baseline_mean if plan else None,
+        baseline_std=math.sqrt(plan.baseline_variance) if plan else None,
+        alpha=spec.alpha,
+        power=spec.power,
+        method=spec.method,
+        expected_effect=effect,
+        effect_kind=hyp.effect_kind.value,
+        required_units=required,
+        planned_units=spec.planned_sample_size,
+        planned_power=planned_power,
+        units=units,
+        power_now=power_now,
+        detectable_effect=detectable,
+        detectable_at=detectable_at,
+        problem=problem,
     )
 
 
@@ -985,6 +1143,33 @@ def frozen_numbers(readout: PilotReadout) -> dict[str, Any]:
         "last_day": readout.last_day.isoformat() if readout.last_day else None,
         "alpha": readout.alpha,
         "method": readout.method.value,
+        "power": power_numbers(readout.power) if readout.power else None,
+    }
+
+
+def power_numbers(p: PowerReadout) -> dict[str, Any]:
+    """The power analysis as plain JSON numbers."""
+    mde = p.detectable_effect
+    return {
+        "basis": p.basis,
+        "kind": p.kind,
+        "baseline_mean": p.baseline_mean,
+        "baseline_std": p.baseline_std,
+        "alpha": p.alpha,
+        "power": p.power,
+        "method": p.method.value,
+        "expected_effect": p.expected_effect,
+        "effect_kind": p.effect_kind,
+        "required_units": p.required_units,
+        "planned_units": p.planned_units,
+        "planned_power": p.planned_power,
+        "units": p.units,
+        "progress": p.progress,
+        "power_now": p.power_now,
+        "detectable_effect": {"absolute": mde.absolute, "relative": mde.relative} if mde else None,
+        "detectable_at": p.detectable_at,
+        "underpowered": p.underpowered,
+        "problem": p.problem,
     }
 
 

@@ -83,8 +83,10 @@ ADVANCED_KEYS = (
     "alpha",
     "method",
     "planned_sample_size",
+    "power",
+    "baseline",
 )
-HYPOTHESIS_SETTINGS = ("alpha", "method", "planned_sample_size")
+HYPOTHESIS_SETTINGS = ("alpha", "method", "planned_sample_size", "power", "baseline")
 # Service error fields → the field of the New pilot form that shows the message.
 CREATE_FIELDS = {
     "key": "key",
@@ -228,6 +230,50 @@ def expected_text(h: dp.Hypothesis, kind: str | None = None) -> str:
     if kind == "proportion":
         return f"{round(size * 100, 4):g} pp"
     return f"{size:g}"
+
+
+def _pct(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def power_view(power: pilots.PowerReadout | None) -> dict[str, Any] | None:
+    """The plan's power analysis for the Sample tile and the results card: units needed, progress, power now,
+    the detectable effect; ``problem`` when there is nothing to plan with."""
+    if power is None:
+        return None
+    if power.required_units is None:
+        return {"problem": power.problem}
+    kind = power.kind
+    if kind == "proportion":
+        base = f"{power.baseline_mean * 100:.2f}%"  # type: ignore[operator]
+    else:
+        base = f"{power.baseline_mean:,.4g} ± {power.baseline_std:,.3g}"
+    mde = power.detectable_effect
+    if mde is None:
+        mde_text = None
+    elif mde.relative is not None:
+        mde_text = f"{mde.relative * 100:+.1f}%"
+    else:
+        mde_text = f"{mde.absolute * 100:+.2f} pp" if kind == "proportion" else f"{mde.absolute:+,.4g}"
+    progress = power.progress
+    return {
+        "problem": power.problem,
+        "required": f"{power.required_units:,}",
+        "units": f"{power.units:,}",
+        "progress": min(1.0, progress or 0.0),
+        "progress_text": _pct(progress),
+        "power": _pct(power.power),
+        "power_now": _pct(power.power_now) if power.power_now is not None else None,
+        "planned": f"{power.planned_units:,}" if power.planned_units else None,
+        "planned_power": _pct(power.planned_power) if power.planned_power is not None else None,
+        "underpowered": power.underpowered,
+        "basis": "the control so far" if power.basis == "observed" else "the planned baseline",
+        "baseline": base,
+        "alpha": f"{power.alpha:g}",
+        "method": power.method.value,
+        "mde": mde_text,
+        "mde_at": f"{power.detectable_at:,}" if power.detectable_at else None,
+    }
 
 
 def hypothesis_sentence(h: dp.Hypothesis, kind: str | None = None) -> str:
@@ -790,6 +836,7 @@ def _pilot_page_data(session: Session, ctx: Ctx, ws: Workspace, pilot: Pilot) ->
         "views": views,
         "guardrail_views": guardrail_views,
         "srm": srm_view(spec, numbers.get("srm_p_value") if numbers else None),
+        "power": power_view(readout.power if readout is not None else None),
         "matrix": matrix,
         "risks": [(i, r, risk_level(r.score)) for i, r in enumerate(rec.risks, start=1)],
         "stages": stages,

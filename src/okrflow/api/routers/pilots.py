@@ -45,6 +45,7 @@ from okrflow.api.schemas_pilots import (
     PilotRead,
     PilotStatusName,
     PilotUpdate,
+    PowerRead,
     ReadoutRead,
     ResultBatch,
     ResultRead,
@@ -508,8 +509,13 @@ def readout_read(r: pilots.PilotReadout) -> ReadoutRead:
         srm=_srm(r.srm, variants) if r.srm is not None else None,
         primary=_metric(r.primary),
         guardrails=[_metric(g) for g in r.guardrails],
+        power=power_read(r.power),
         notes=list(r.notes),
     )
+
+
+def power_read(p: pilots.PowerReadout) -> PowerRead:
+    return PowerRead.model_validate(pilots.power_numbers(p))
 
 
 @router.get(
