@@ -34,9 +34,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Self, TypeVar
-
-from scipy import stats
+from typing import Any, Self, TypeVar
 
 from okrflow.domain.errors import InvalidInputError
 
@@ -44,6 +42,14 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_SRM_THRESHOLD = 0.001
 DEFAULT_SEQUENTIAL_TUNING = 5000.0  # gbstats' default "sequential tuning parameter" N*
 _SUM_SQUARES_TOLERANCE = 1e-9
+
+
+def _stats() -> Any:
+    """``scipy.stats``, imported on first use: it takes most of a second to import, and the CLI loads this module
+    for every command (the ``stats`` calculator's options) while only the calculations need SciPy."""
+    from scipy import stats
+
+    return stats
 
 
 class NotEnoughDataError(InvalidInputError):
@@ -355,8 +361,8 @@ def fixed_horizon_effect(
     estimate, variance = _effect_inputs(control, treatment, scale)
     se = math.sqrt(variance)
     dof = welch_dof(control, treatment)
-    half = float(stats.t.ppf(1 - alpha / 2, dof)) * se
-    p_value = float(2 * stats.t.sf(abs(estimate) / se, dof))
+    half = float(_stats().t.ppf(1 - alpha / 2, dof)) * se
+    p_value = float(2 * _stats().t.sf(abs(estimate) / se, dof))
     return Effect(
         scale, Method.FIXED, estimate, (estimate - half, estimate + half), min(p_value, 1.0), se, dof, alpha,
         lower_is_better,
@@ -405,7 +411,7 @@ def sequential_effect(
 
 def _truncated_normal_mean(mu: float, sigma: float, lower: float, upper: float) -> float:
     a, b = (lower - mu) / sigma, (upper - mu) / sigma
-    return float(stats.truncnorm.mean(a, b, loc=mu, scale=sigma))
+    return float(_stats().truncnorm.mean(a, b, loc=mu, scale=sigma))
 
 
 def bayesian_effect(
@@ -435,8 +441,8 @@ def bayesian_effect(
         precision = 1 / variance
         mean = estimate
     std = math.sqrt(1 / precision)
-    p_positive = float(stats.norm.sf(0.0, loc=mean, scale=std))
-    p_negative = float(stats.norm.cdf(0.0, loc=mean, scale=std))
+    p_positive = float(_stats().norm.sf(0.0, loc=mean, scale=std))
+    p_negative = float(_stats().norm.cdf(0.0, loc=mean, scale=std))
     # Expected loss; a side with (numerically) zero mass has zero loss, avoiding 0·NaN in the truncated mean.
     loss_control = p_positive * _truncated_normal_mean(mean, std, 0.0, math.inf) if p_positive > 0 else 0.0
     loss_treatment = -p_negative * _truncated_normal_mean(mean, std, -math.inf, 0.0) if p_negative > 0 else 0.0
@@ -444,7 +450,7 @@ def bayesian_effect(
         chance, loss_control, loss_treatment = p_negative, loss_treatment, loss_control
     else:
         chance = p_positive
-    low, high = (float(x) for x in stats.norm.ppf([alpha / 2, 1 - alpha / 2], loc=mean, scale=std))
+    low, high = (float(x) for x in _stats().norm.ppf([alpha / 2, 1 - alpha / 2], loc=mean, scale=std))
     return BayesianEffect(scale, mean, std, chance, loss_control, loss_treatment, (low, high), lower_is_better)
 
 
@@ -472,7 +478,7 @@ def srm_test(
     if total == 0:
         return SrmResult(tuple(observed), expected, 0.0, len(observed) - 1, 1.0, threshold)
     chi_square = float(sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True)))
-    p_value = float(stats.chi2.sf(chi_square, len(observed) - 1))
+    p_value = float(_stats().chi2.sf(chi_square, len(observed) - 1))
     return SrmResult(tuple(observed), expected, chi_square, len(observed) - 1, p_value, threshold)
 
 
@@ -559,11 +565,11 @@ class PowerPlan:
 
     @property
     def z_alpha(self) -> float:
-        return float(stats.norm.ppf(1 - self.alpha / 2))
+        return float(_stats().norm.ppf(1 - self.alpha / 2))
 
     @property
     def z_power(self) -> float:
-        return float(stats.norm.ppf(self.power))
+        return float(_stats().norm.ppf(self.power))
 
 
 @dataclass(frozen=True)
@@ -614,7 +620,7 @@ def achieved_power(plan: PowerPlan, effect: float, n_per_variant: int, *, relati
     delta = _absolute_effect(plan, effect, relative)
     se = math.sqrt((plan.baseline_variance + _treatment_variance(plan, delta)) / n_per_variant)
     shift = abs(delta) / se
-    return float(stats.norm.cdf(shift - plan.z_alpha) + stats.norm.cdf(-shift - plan.z_alpha))
+    return float(_stats().norm.cdf(shift - plan.z_alpha) + _stats().norm.cdf(-shift - plan.z_alpha))
 
 
 def minimum_detectable_effect(
@@ -673,7 +679,7 @@ def critical_value(
     half-width is this times the standard error) ``sqrt(2(Nρ² + 1)·ln(sqrt(Nρ² + 1)/α) / (Nρ²))``, larger."""
     _check_alpha(alpha)
     if method is Method.FIXED:
-        return float(stats.norm.ppf(1 - alpha / 2))
+        return float(_stats().norm.ppf(1 - alpha / 2))
     n = _units(units, 1)
     nr2 = n * sequential_rho(alpha, tuning) ** 2
     return math.sqrt(2 * (nr2 + 1) * math.log(math.sqrt(nr2 + 1) / alpha) / nr2)
@@ -702,7 +708,7 @@ def power_with_units(
     delta = _absolute_effect(plan, effect, relative)
     shift = abs(delta) / _standard_error(plan, delta, n, w_c, w_t)
     c = critical_value(n, alpha=plan.alpha, method=method, tuning=tuning)
-    return float(stats.norm.cdf(shift - c) + stats.norm.cdf(-shift - c))
+    return float(_stats().norm.cdf(shift - c) + _stats().norm.cdf(-shift - c))
 
 
 def required_units(
