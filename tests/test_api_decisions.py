@@ -115,6 +115,10 @@ def test_a_decision_cannot_be_changed_or_deleted(world, method):
     for role in ("admin", "superuser", "anonymous"):
         body = problem(call(world, method, url, role, json={"rationale": "edited later", "title": "Edited"}), 405)
         assert body["title"] == "Method not allowed" and body["instance"] == f"{API}{url}"
+        assert body["detail"] == (
+            "decisions are immutable: a recorded decision cannot be changed or deleted; record a new decision that "
+            f"supersedes it (POST {API}{url}/supersede)"
+        )
     refused = call(world, method, url, json={"rationale": "edited later"})
     assert refused.headers["allow"] == "GET"  # read-only; POST /decisions/{id}/supersede records a change of mind
     after = call(world, "GET", url)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from okrflow.domain import pilots as dp
 from okrflow.domain.access import Actor, Permission
 from okrflow.domain.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from okrflow.services import audit, pilots
+from okrflow.services import audit, pilots, validate
 from okrflow.services.tenancy import get_workspace
 from okrflow.store.models import Person
 from okrflow.store.models_delivery import Incident
@@ -176,17 +176,6 @@ def decisions_due_for_review(session: Session, actor: Actor, workspace_id: int, 
 # ------------------------------------------------------------------ validation
 
 
-def _text(value: Any, field_name: str, max_len: int, *, required: bool = True) -> str:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInputError(f"the {field_name} must be text", field=field_name)
-    text = (value or "").strip()
-    if (required and not text) or len(text) > max_len:
-        raise InvalidInputError(
-            f"the {field_name} must have {1 if required else 0} to {max_len} characters", field=field_name
-        )
-    return text
-
-
 def _options(value: Any) -> list[Any]:
     """Options considered: texts, or objects with a ``title`` (and e.g. pros/cons)."""
     if value is None:
@@ -292,27 +281,10 @@ def _links(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _as_date(value: Any, field_name: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInputError(f"{field_name} must be a date (YYYY-MM-DD), not {value!r}", field=field_name)
-
-
 def _action(value: Any) -> dp.Action | None:
     if value is None:
         return None
-    try:
-        return dp.Action(value)
-    except ValueError:
-        allowed = ", ".join(a.value for a in dp.Action)
-        raise InvalidInputError(f"a decision's action is one of {allowed}, not {value!r}", field="action") from None
+    return validate.choice(dp.Action, value, "action", label="a decision's action")
 
 
 # ------------------------------------------------------------------ recording
@@ -364,15 +336,15 @@ def _prepare(
     today = now.date() if isinstance(now, datetime) else now
     fields: dict[str, Any] = {
         "workspace_id": workspace_id,
-        "title": _text(title, "title", 300),
-        "decision": _text(decision, "decision", 5000),
-        "decided_by": _text(decided_by, "decided_by", 200),
-        "context": _text(context, "context", 10000, required=False),
-        "rationale": _text(rationale, "rationale", 10000, required=False),
+        "title": validate.text(title, "title", 300, label="the title"),
+        "decision": validate.text(decision, "decision", 5000, label="the decision"),
+        "decided_by": validate.text(decided_by, "decided_by", 200, label="the decided_by"),
+        "context": validate.text(context, "context", 10000, required=False, label="the context"),
+        "rationale": validate.text(rationale, "rationale", 10000, required=False, label="the rationale"),
         "options": _options(options),
         "raci": _raci(session, workspace_id, raci),
-        "decided_on": today if decided_on is None else _as_date(decided_on, "decided_on"),
-        "review_on": None if review_on is None else _as_date(review_on, "review_on"),
+        "decided_on": today if decided_on is None else validate.day(decided_on, "decided_on"),
+        "review_on": None if review_on is None else validate.day(review_on, "review_on"),
         "author": actor.label,
     }
     if fields["review_on"] is not None and fields["review_on"] < fields["decided_on"]:
@@ -391,12 +363,12 @@ def _prepare(
             link_list.insert(0, {"type": "pilot", "id": pilot.id})
     teams = {_link_team(session, workspace_id, lk) for lk in link_list}
     if not any(actor.can(Permission.WRITE, workspace_id, t) for t in teams or {None}):
-        if not actor.scope_allows(Permission.WRITE):
-            raise PermissionDeniedError("this token's scopes do not allow recording decisions")
-        raise PermissionDeniedError(
+        raise validate.write_refused(
+            actor,
+            "recording decisions",
             "recording this decision needs the contributor role on the team of the pilot or of a linked item"
             if teams - {None}
-            else "recording a decision needs the contributor role for the whole workspace"
+            else "recording a decision needs the contributor role for the whole workspace",
         )
     recommended: str | None = None
     overrides = False

@@ -13,18 +13,16 @@ not_achieved, and a learning note. Writes need the contributor role on the item'
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from okrflow.domain.access import Actor, Permission
-from okrflow.domain.errors import InvalidInputError, PermissionDeniedError
-from okrflow.services import records
+from okrflow.domain.access import Actor
+from okrflow.domain.errors import InvalidInputError
+from okrflow.services import records, validate
 from okrflow.services.tenancy import get_workspace
 from okrflow.services.traceability import get_item
 from okrflow.store.models_pilots import ActualOutcome
@@ -32,14 +30,6 @@ from okrflow.store.models_work import WorkItem
 
 OUTCOME_LEVELS = ("initiative", "epic")
 RESULTS = ("achieved", "partially", "not_achieved")
-
-
-def _write_check(actor: Actor, item: WorkItem, what: str) -> None:
-    if actor.can(Permission.WRITE, item.workspace_id, item.team_id):
-        return
-    if not actor.scope_allows(Permission.WRITE):
-        raise PermissionDeniedError(f"this token's scopes do not allow {what}")
-    raise PermissionDeniedError(f"{what} needs the contributor role on the item's team")
 
 
 def _outcome_item(session: Session, actor: Actor, item_id: int) -> WorkItem:
@@ -50,38 +40,6 @@ def _outcome_item(session: Session, actor: Actor, item_id: int) -> WorkItem:
             field="work_item_id",
         )
     return item
-
-
-def _text(value: Any, field_name: str, max_len: int = 2000, *, required: bool = True) -> str:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInputError(f"{field_name} must be text", field=field_name)
-    text = (value or "").strip()
-    if (required and not text) or len(text) > max_len:
-        raise InvalidInputError(
-            f"{field_name} must have {1 if required else 0} to {max_len} characters", field=field_name
-        )
-    return text
-
-
-def _number(value: Any, field_name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{field_name} must be a finite number", field=field_name)
-    return float(value)
-
-
-def _day(value: Any, field_name: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInputError(f"{field_name} must be a date (YYYY-MM-DD), not {value!r}", field=field_name)
 
 
 def set_anticipated_outcome(
@@ -100,15 +58,17 @@ def set_anticipated_outcome(
 ) -> WorkItem:
     """Answer the four questions for an initiative or epic (replaces the previous answer; audited)."""
     item = _outcome_item(session, actor, item_id)
-    _write_check(actor, item, "setting an anticipated outcome")
+    validate.check_write(
+        actor, item.workspace_id, item.team_id, "setting an anticipated outcome", where="on the item's team"
+    )
     outcome = {
-        "problem": _text(problem, "problem"),
-        "expected_result": _text(expected_result, "expected_result"),
-        "measured_by": _text(measured_by, "measured_by"),
-        "metric_key": _text(metric_key, "metric_key", 100),
-        "target": _number(target, "target"),
-        "by_date": _day(by_date, "by_date").isoformat(),
-        "how_we_learn": _text(how_we_learn, "how_we_learn"),
+        "problem": validate.text(problem, "problem", 2000),
+        "expected_result": validate.text(expected_result, "expected_result", 2000),
+        "measured_by": validate.text(measured_by, "measured_by", 2000),
+        "metric_key": validate.text(metric_key, "metric_key", 100),
+        "target": None if target is None else validate.number(target, "target", show_value=False),
+        "by_date": validate.day(by_date, "by_date").isoformat(),
+        "how_we_learn": validate.text(how_we_learn, "how_we_learn", 2000),
     }
     updated: WorkItem = records.update(
         session,
@@ -142,7 +102,9 @@ def record_actual_outcome(
     """What the item achieved: achieved | partially | not_achieved, the observed value, a learning note.
     One per item; recording again updates it (optimistic locking with ``expected_version``)."""
     item = _outcome_item(session, actor, item_id)
-    _write_check(actor, item, "recording an actual outcome")
+    validate.check_write(
+        actor, item.workspace_id, item.team_id, "recording an actual outcome", where="on the item's team"
+    )
     if not item.anticipated_outcome:
         raise InvalidInputError(
             f"{item.key or item.id} has no anticipated outcome; state what you expected first", field="work_item_id"
@@ -151,9 +113,11 @@ def record_actual_outcome(
         raise InvalidInputError(f"result is one of {', '.join(RESULTS)}, not {result!r}", field="result")
     data = {
         "result": result,
-        "observed_on": _day(observed_on, "observed_on"),
-        "observed_value": _number(observed_value, "observed_value"),
-        "learning": _text(learning, "learning", 10000, required=False),
+        "observed_on": validate.day(observed_on, "observed_on"),
+        "observed_value": (
+            None if observed_value is None else validate.number(observed_value, "observed_value", show_value=False)
+        ),
+        "learning": validate.text(learning, "learning", 10000, required=False),
         "recorded_by": actor.label,
     }
     existing = session.scalar(select(ActualOutcome).where(ActualOutcome.work_item_id == item.id))

@@ -32,7 +32,7 @@ from okrflow.domain.access import Actor, Permission
 from okrflow.domain.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from okrflow.domain.okr import Direction
 from okrflow.metrics import experiments as ex
-from okrflow.services import audit, records
+from okrflow.services import audit, records, validate
 from okrflow.services.tenancy import get_workspace
 from okrflow.store.models import Person, Team
 from okrflow.store.models_okr import KeyResult, Objective
@@ -74,12 +74,8 @@ MAX_RESULT_VALUE = 1e30  # conversions, sum, sum of squares: far beyond real dat
 
 
 def _write_check(actor: Actor, workspace_id: int, team_id: int | None, what: str) -> None:
-    if actor.can(Permission.WRITE, workspace_id, team_id):
-        return
-    if not actor.scope_allows(Permission.WRITE):
-        raise PermissionDeniedError(f"this token's scopes do not allow {what}")
     where = "on the pilot's team" if team_id is not None else "for the whole workspace"
-    raise PermissionDeniedError(f"{what} needs the contributor role {where}")
+    validate.check_write(actor, workspace_id, team_id, what, where=where)
 
 
 def get_pilot(session: Session, actor: Actor, pilot_id: int) -> Pilot:
@@ -119,26 +115,7 @@ def _status(value: str) -> dp.PilotStatus:
 
 
 def _text(value: Any, field_name: str, max_len: int = 300, *, required: bool = True) -> str:
-    text = (value or "").strip() if isinstance(value, str | type(None)) else None
-    if text is None:
-        raise InvalidInputError(f"the {field_name} must be text", field=field_name)
-    if (required and not text) or len(text) > max_len:
-        low = 1 if required else 0
-        raise InvalidInputError(f"the {field_name} must have {low} to {max_len} characters", field=field_name)
-    return text
-
-
-def _as_date(value: Any, field_name: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInputError(f"{field_name} must be a date (YYYY-MM-DD), not {value!r}", field=field_name)
+    return validate.text(value, field_name, max_len, required=required, label=f"the {field_name}")
 
 
 def _texts(value: Any, field_name: str) -> list[str]:
@@ -154,24 +131,6 @@ def _texts(value: Any, field_name: str) -> list[str]:
     return out
 
 
-def _number(value: Any, field_name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{field_name} must be a finite number, not {value!r}", field=field_name)
-    return float(value)
-
-
-def _enum(enum_type: Any, value: Any, field_name: str, only: Sequence[Any] | None = None) -> Any:
-    choices = list(only) if only is not None else list(enum_type)
-    try:
-        chosen = enum_type(value)
-    except ValueError:
-        chosen = None
-    if chosen is None or chosen not in choices:
-        allowed = ", ".join(e.value for e in choices)
-        raise InvalidInputError(f"{field_name} is one of {allowed}, not {value!r}", field=field_name) from None
-    return chosen
-
-
 # A pilot's metrics move up or down; bands and milestones are key-result kinds, not experiment metrics.
 METRIC_DIRECTIONS = (Direction.INCREASE, Direction.DECREASE)
 
@@ -185,7 +144,7 @@ def _mapping(value: Any, field_name: str) -> Mapping[str, Any]:
 def _hypothesis_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The analysis settings kept with the hypothesis, checked."""
     out: dict[str, Any] = {}
-    alpha = _number(raw.get("alpha", ex.DEFAULT_ALPHA), "hypothesis.alpha")
+    alpha = validate.number(raw.get("alpha", ex.DEFAULT_ALPHA), "hypothesis.alpha")
     if not 0 < alpha < 1:
         raise InvalidInputError("hypothesis.alpha lies strictly between 0 and 1", field="hypothesis.alpha")
     out["alpha"] = alpha
@@ -204,7 +163,7 @@ def _hypothesis_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(extended, bool) or not isinstance(extended, int) or extended < 0:
         raise InvalidInputError("hypothesis.extended_days is a whole number ≥ 0", field="hypothesis.extended_days")
     out["extended_days"] = extended
-    power = _number(raw.get("power", DEFAULT_POWER), "hypothesis.power")
+    power = validate.number(raw.get("power", DEFAULT_POWER), "hypothesis.power")
     if not 0 < power < 1:
         raise InvalidInputError("hypothesis.power lies strictly between 0 and 1", field="hypothesis.power")
     out["power"] = power
@@ -222,12 +181,12 @@ def _baseline(raw: Any) -> dict[str, float] | None:
     if not isinstance(raw, Mapping) or set(raw) not in ({"rate"}, {"mean", "std"}):
         raise InvalidInputError(hint, field=field_name)
     if "rate" in raw:
-        rate = _number(raw["rate"], "hypothesis.baseline.rate")
+        rate = validate.number(raw["rate"], "hypothesis.baseline.rate")
         if not 0 < rate < 1:
             raise InvalidInputError("hypothesis.baseline.rate lies strictly between 0 and 1", field=field_name)
         return {"rate": rate}
-    mean = _number(raw["mean"], "hypothesis.baseline.mean")
-    std = _number(raw["std"], "hypothesis.baseline.std")
+    mean = validate.number(raw["mean"], "hypothesis.baseline.mean")
+    std = validate.number(raw["std"], "hypothesis.baseline.std")
     if not std > 0:
         raise InvalidInputError("hypothesis.baseline.std must be above 0", field=field_name)
     return {"mean": mean, "std": std}
@@ -268,9 +227,9 @@ def _domain_hypothesis(raw: Mapping[str, Any], start: date, end: date) -> dp.Hyp
     with _about("hypothesis"):
         return dp.Hypothesis(
             primary_metric=_text(raw.get("primary_metric"), "hypothesis.primary_metric", 100),
-            direction=_enum(Direction, raw.get("direction"), "hypothesis.direction", METRIC_DIRECTIONS),
-            expected_effect=_number(raw.get("expected_effect"), "hypothesis.expected_effect"),
-            effect_kind=_enum(dp.EffectKind, raw.get("effect_kind", "relative"), "hypothesis.effect_kind"),
+            direction=validate.choice(Direction, raw.get("direction"), "hypothesis.direction", only=METRIC_DIRECTIONS),
+            expected_effect=validate.number(raw.get("expected_effect"), "hypothesis.expected_effect"),
+            effect_kind=validate.choice(dp.EffectKind, raw.get("effect_kind", "relative"), "hypothesis.effect_kind"),
             timebox=timebox,
             statement=_text(raw.get("statement", ""), "hypothesis.statement", 2000, required=False),
         )
@@ -290,9 +249,9 @@ def _guardrail(raw: Any) -> dp.Guardrail:
     raw = _mapping(raw, "guardrails[]")
     return dp.Guardrail(
         metric=_text(raw.get("metric"), "guardrail metric", 100),
-        direction=_enum(Direction, raw.get("direction"), "guardrail direction", METRIC_DIRECTIONS),
-        accepted_regression=_number(raw.get("accepted_regression", 0.0), "guardrail accepted_regression"),
-        kind=_enum(dp.EffectKind, raw.get("kind", "relative"), "guardrail kind"),
+        direction=validate.choice(Direction, raw.get("direction"), "guardrail direction", only=METRIC_DIRECTIONS),
+        accepted_regression=validate.number(raw.get("accepted_regression", 0.0), "guardrail accepted_regression"),
+        kind=validate.choice(dp.EffectKind, raw.get("kind", "relative"), "guardrail kind"),
     )
 
 
@@ -303,9 +262,9 @@ def _stage(raw: Any) -> dp.RolloutStage:
         raise InvalidInputError("a rollout stage's split is a list of weights (control first)", field="rollout")
     return dp.RolloutStage(
         cohort=_text(raw.get("cohort"), "cohort name", 100),
-        exposure_percent=_number(raw.get("exposure_percent"), "rollout exposure_percent"),
-        start=_as_date(raw.get("start"), "rollout start"),
-        split=tuple(_number(w, "rollout split") for w in split),
+        exposure_percent=validate.number(raw.get("exposure_percent"), "rollout exposure_percent"),
+        start=validate.day(raw.get("start"), "rollout start"),
+        split=tuple(validate.number(w, "rollout split") for w in split),
     )
 
 
@@ -323,7 +282,7 @@ def _planned_split(raw: Any, rollout: Sequence[dp.RolloutStage]) -> dict[str, fl
     weights: dict[str, float] = {}
     for name, w in raw.items():
         name = _text(name, "variant name", 64)
-        w = _number(w, f"planned_split.{name}")
+        w = validate.number(w, f"planned_split.{name}")
         if w <= 0:
             raise InvalidInputError(f"the share of {name!r} must be positive", field="planned_split")
         weights[name] = w
@@ -367,8 +326,8 @@ class PilotSpec:
 
 def _build(data: Mapping[str, Any], owner: str) -> PilotSpec:
     """Validate the stored form of a pilot through the domain; errors name the field."""
-    start = _as_date(data.get("timebox_start"), "timebox_start")
-    end = _as_date(data.get("timebox_end"), "timebox_end")
+    start = validate.day(data.get("timebox_start"), "timebox_start")
+    end = validate.day(data.get("timebox_end"), "timebox_end")
     hyp_raw = _mapping(data.get("hypothesis") or {}, "hypothesis")
     hypothesis = _domain_hypothesis(hyp_raw, start, end)
     settings = _hypothesis_settings(hyp_raw)
@@ -796,7 +755,7 @@ def record_results(
             continue
         try:
             _check_numbers(row)
-            day = _as_date(row.day, "day")
+            day = validate.day(row.day, "day")
             variant, metric = (row.variant or "").strip(), (row.metric or "").strip()
             if variant not in spec.split:
                 raise InvalidInputError(f"unknown variant {variant!r}; the plan has {', '.join(sorted(spec.split))}")

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
-from okrflow.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from okrflow.services import records
+from okrflow.domain.errors import InvalidInputError, NotFoundError
+from okrflow.services import records, validate
 from okrflow.services.tenancy import get_workspace
 from okrflow.store.models import Person, Team
 from okrflow.store.models_delivery import Incident
@@ -51,34 +51,6 @@ ACTION_FIELDS = ("title", "owner_person_id", "due_on", "status", "playbook_url")
 # ------------------------------------------------------------------ validation helpers
 
 
-def _text(value: Any, field_name: str, max_len: int = 5000, *, required: bool = False) -> str:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInputError(f"{field_name} must be text", field=field_name)
-    text = (value or "").strip()
-    if required and not text:
-        raise InvalidInputError(f"{field_name} is required", field=field_name)
-    if len(text) > max_len:
-        raise InvalidInputError(f"{field_name} must have at most {max_len} characters", field=field_name)
-    return text
-
-
-def _day(value: Any, field_name: str, *, required: bool = True) -> date | None:
-    if value is None or value == "":
-        if required:
-            raise InvalidInputError(f"{field_name} is required (YYYY-MM-DD)", field=field_name)
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidInputError(f"{field_name} must be a date (YYYY-MM-DD), not {value!r}", field=field_name)
-
-
 def _factors(value: Any) -> list[str]:
     if value is None:
         return []
@@ -86,7 +58,7 @@ def _factors(value: Any) -> list[str]:
         value = [line for line in value.splitlines()]
     if not isinstance(value, list | tuple):
         raise InvalidInputError("contributing_factors must be a list of texts", field="contributing_factors")
-    factors = [_text(v, "contributing_factors", 1000) for v in value]
+    factors = [validate.text(v, "contributing_factors", 1000, required=False, separate_messages=True) for v in value]
     factors = [f for f in factors if f]
     if len(factors) > 50:
         raise InvalidInputError("at most 50 contributing factors", field="contributing_factors")
@@ -105,7 +77,7 @@ def _id(value: Any, field_name: str) -> int | None:
 
 
 def _playbook(value: Any) -> str:
-    url = _text(value, "playbook_url", 1000)
+    url = validate.text(value, "playbook_url", 1000, required=False, separate_messages=True)
     if not url:
         return ""
     parts = urlsplit(url)
@@ -140,12 +112,12 @@ def _clean_retro(session: Session, workspace_id: int, data: Mapping[str, Any], *
             raise InvalidInputError(f"kind is one of {', '.join(KINDS)}, not {kind!r}", field="kind")
         out["kind"] = kind
     if "title" in data or not partial:
-        out["title"] = _text(data.get("title"), "title", 300, required=True)
+        out["title"] = validate.text(data.get("title"), "title", 300, separate_messages=True)
     if "held_on" in data or not partial:
-        out["held_on"] = _day(data.get("held_on"), "held_on")
+        out["held_on"] = validate.day(data.get("held_on"), "held_on", report_missing=True)
     for name in ("what_happened", "impact", "learnings"):
         if name in data or not partial:
-            out[name] = _text(data.get(name), name)
+            out[name] = validate.text(data.get(name), name, 5000, required=False, separate_messages=True)
     if "contributing_factors" in data or not partial:
         out["contributing_factors"] = _factors(data.get("contributing_factors"))
     for name, model, label in (
@@ -167,17 +139,6 @@ def _check_postmortem(values: Mapping[str, Any]) -> None:
         raise InvalidInputError("a postmortem says what happened", field="what_happened")
     if not values.get("impact"):
         raise InvalidInputError("a postmortem states the impact", field="impact")
-
-
-# ------------------------------------------------------------------ permissions
-
-
-def _write_check(actor: Actor, workspace_id: int, team_id: int | None, what: str) -> None:
-    if actor.can(Permission.WRITE, workspace_id, team_id):
-        return
-    if not actor.scope_allows(Permission.WRITE):
-        raise PermissionDeniedError(f"this token's scopes do not allow {what}")
-    raise PermissionDeniedError(f"{what} needs the contributor role on the team")
 
 
 # ------------------------------------------------------------------ retrospectives
@@ -221,7 +182,9 @@ def create_retro(session: Session, actor: Actor, workspace_id: int, data: Mappin
     get_workspace(session, actor, workspace_id)
     values = _clean_retro(session, workspace_id, data, partial=False)
     _check_postmortem(values)
-    _write_check(actor, workspace_id, values.get("team_id"), f"recording a {values['kind']}")
+    validate.check_write(
+        actor, workspace_id, values.get("team_id"), f"recording a {values['kind']}", where="on the team"
+    )
     retro = Retrospective(workspace_id=workspace_id, **values)
     created: Retrospective = records.created(
         session, actor, retro, entity_type="retrospective", workspace_id=workspace_id
@@ -238,12 +201,14 @@ def update_retro(
     expected_version: int | None = None,
 ) -> Retrospective:
     retro = get_retro(session, actor, retro_id)
-    _write_check(actor, retro.workspace_id, retro.team_id, f"editing a {retro.kind}")
+    validate.check_write(actor, retro.workspace_id, retro.team_id, f"editing a {retro.kind}", where="on the team")
     values = _clean_retro(session, retro.workspace_id, changes, partial=True)
     merged = {name: getattr(retro, name) for name in RETRO_FIELDS} | values
     _check_postmortem(merged)
     if "team_id" in values:
-        _write_check(actor, retro.workspace_id, values["team_id"], f"moving a {retro.kind} to that team")
+        validate.check_write(
+            actor, retro.workspace_id, values["team_id"], f"moving a {retro.kind} to that team", where="on the team"
+        )
     updated: Retrospective = records.update(
         session,
         actor,
@@ -284,7 +249,7 @@ def _clean_action(session: Session, workspace_id: int, data: Mapping[str, Any], 
         raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
     out: dict[str, Any] = {}
     if "title" in data or not partial:
-        out["title"] = _text(data.get("title"), "title", 300, required=True)
+        out["title"] = validate.text(data.get("title"), "title", 300, separate_messages=True)
     if "owner_person_id" in data or not partial:
         owner = _id(data.get("owner_person_id"), "owner_person_id")
         if owner is None and not partial:
@@ -292,7 +257,7 @@ def _clean_action(session: Session, workspace_id: int, data: Mapping[str, Any], 
         _in_workspace(session, Person, owner, workspace_id, "person", "owner_person_id")
         out["owner_person_id"] = owner
     if "due_on" in data or not partial:
-        out["due_on"] = _day(data.get("due_on"), "due_on")
+        out["due_on"] = validate.day(data.get("due_on"), "due_on", report_missing=True)
     if "status" in data or not partial:
         status = data.get("status") or "open"
         if status not in ACTION_STATUSES:
@@ -306,7 +271,7 @@ def _clean_action(session: Session, workspace_id: int, data: Mapping[str, Any], 
 def add_action(session: Session, actor: Actor, retro_id: int, data: Mapping[str, Any]) -> ActionItem:
     """Add an owned action item (title, owner, due date, optional playbook link) to a retrospective."""
     retro = get_retro(session, actor, retro_id)
-    _write_check(actor, retro.workspace_id, retro.team_id, "adding an action item")
+    validate.check_write(actor, retro.workspace_id, retro.team_id, "adding an action item", where="on the team")
     values = _clean_action(session, retro.workspace_id, data, partial=False)
     action = ActionItem(retrospective_id=retro.id, **values)
     created: ActionItem = records.created(
@@ -325,7 +290,7 @@ def update_action(
 ) -> ActionItem:
     """Change an action item: close it (``status`` done or dropped), reassign it, move its due date."""
     action, retro = get_action(session, actor, action_id)
-    _write_check(actor, retro.workspace_id, retro.team_id, "changing an action item")
+    validate.check_write(actor, retro.workspace_id, retro.team_id, "changing an action item", where="on the team")
     values = _clean_action(session, retro.workspace_id, changes, partial=True)
     if "owner_person_id" in values and values["owner_person_id"] is None:
         raise InvalidInputError("an action item keeps an owner", field="owner_person_id")

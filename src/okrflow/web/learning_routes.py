@@ -31,28 +31,27 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, Header, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from okrflow.domain.access import Permission
-from okrflow.domain.errors import NotFoundError, OkrflowError, PermissionDeniedError, StaleVersionError
+from okrflow.domain.errors import NotFoundError, PermissionDeniedError, StaleVersionError
 from okrflow.services import catalog, okr, outcomes, pilots, retros, tenancy, traceability
 from okrflow.store.models import Team, Workspace
 from okrflow.store.models_delivery import Incident
 from okrflow.store.models_okr import Period
 from okrflow.store.models_pilots import ActionItem, ActualOutcome, Pilot, Retrospective
 from okrflow.store.models_work import WorkItem
+from okrflow.web import forms
+from okrflow.web.forms import CsrfHeader, CsrfToken
 from okrflow.web.okr_edit_routes import num_text
 from okrflow.web.routes import (
     Ctx,
     _db,
-    _error_status,
     _is_htmx,
     _parse_id,
     _require_workspace,
-    check_csrf,
     current,
     render,
     team_tree,
@@ -65,6 +64,8 @@ DUE_SHOWN = 100
 INCIDENTS_OFFERED = 200
 OUTCOMES_TARGET = "outcomes-results"
 RETROS_TARGET = "retros-results"
+# A refusal about the work item itself is not about a field of the outcome forms: it shows at the top.
+ITEM_ERRORS_ON_TOP = {"work_item_id": "_form"}
 
 ANTICIPATED_REQUIRED = {
     "problem": "say which problem or behaviour this should change",
@@ -104,36 +105,12 @@ def _number(raw: str, name: str, errors: dict[str, str]) -> float | None:
     return value
 
 
-def _version(raw: str) -> int | None:
-    v = _parse_id(raw)
-    return v if v is not None and v >= 1 else None
-
-
-def _fail(errors: dict[str, str], exc: OkrflowError) -> int:
-    name = str(exc.details.get("field") or "_form")
-    errors["_form" if name == "work_item_id" else name] = exc.message
-    return exc.http_status
-
-
 def stale_message(exc: StaleVersionError, kept: bool = True) -> str:
     """The service's 412 message (its entity type made readable: ``work_item 7`` → ``work item 7``), and what
     happened to the user's input."""
     head, _, rest = exc.message.rstrip(".").partition(" ")
     tail = "Nothing was saved; your input is still in the form" if kept else "Nothing was saved"
     return f"{head.replace('_', ' ')} {rest}. {tail}"
-
-
-def _status(request: Request, errors: Mapping[str, str], stale: str | None, code: int) -> int:
-    """412 for a stale version (HTMX swaps it, see htmx-config in base.html), 422 inline errors, else 200."""
-    if stale:
-        return 412
-    if errors:
-        return _error_status(request, code)
-    return 200
-
-
-def _can_write(ctx: Ctx, ws: Workspace, team_id: int | None) -> bool:
-    return ctx.actor.can(Permission.WRITE, ws.id, team_id)
 
 
 def _common() -> dict[str, Any]:
@@ -283,7 +260,7 @@ def _due(session: Session, ctx: Ctx, ws: Workspace, today: date) -> tuple[list[D
                 by_date=by,
                 days_overdue=(today - by).days,
                 answers=answers,
-                can_write=_can_write(ctx, ws, item.team_id),
+                can_write=forms.can_write(ctx, ws, item.team_id),
             )
         )
     return rows, len(items)
@@ -354,7 +331,7 @@ def _panel_data(session: Session, ctx: Ctx, ws: Workspace, item_id: int) -> dict
         "delivered": item.resolved is not None,
         "review_due": item.resolved is not None and by is not None and by < today and actual is None,
         "days_overdue": (today - by).days if by else 0,
-        "can_write": _can_write(ctx, ws, item.team_id),
+        "can_write": forms.can_write(ctx, ws, item.team_id),
         "metric_keys": metrics,
         "ant_form": anticipated_values(item),
         "ant_errors": {},
@@ -479,7 +456,7 @@ def _incidents(session: Session, ws: Workspace, keep: int | None = None) -> list
 def _retro_choices(session: Session, ctx: Ctx, ws: Workspace, retro: Retrospective | None = None) -> dict[str, Any]:
     """What the new/edit form offers: the teams the user may record for, incidents, pilots."""
     teams = tenancy.list_teams(session, ctx.actor, ws.id)
-    ws_writer = _can_write(ctx, ws, None)
+    ws_writer = forms.can_write(ctx, ws, None)
     writable = ctx.writable_team_ids(teams)
     keep_team = retro.team_id if retro is not None else None
     return {
@@ -524,7 +501,7 @@ def _retros_data(session: Session, ctx: Ctx, ws: Workspace, query: RetroQuery) -
         "incident_of": incidents,
         "pilot_of": pilot_rows,
         "overdue": retros.overdue_actions(session, ctx.actor, ws.id, today),
-        "can_create": _can_write(ctx, ws, None) or bool(writable),
+        "can_create": forms.can_write(ctx, ws, None) or bool(writable),
     }
 
 
@@ -554,7 +531,7 @@ def _retro_page_data(session: Session, ctx: Ctx, ws: Workspace, retro_id: int) -
     incident = session.get(Incident, retro.incident_id) if retro.incident_id else None
     pilot = session.get(Pilot, retro.pilot_id) if retro.pilot_id else None
     team = session.get(Team, retro.team_id) if retro.team_id else None
-    can_write = _can_write(ctx, ws, retro.team_id)
+    can_write = forms.can_write(ctx, ws, retro.team_id)
     open_actions = [a for a in actions if a.status == "open"]
     data = {
         **_common(),
@@ -602,7 +579,7 @@ def install(app: FastAPI) -> None:
         ws = _require_workspace(ctx)
         with _db(request).read() as s:
             data = _outcomes_data(s, ctx, ws, {"period": period, "since": since, "until": until})
-        extra = {"due_form": {}, "due_errors": {}, "due_stale": None, "message": None, "notice": None}
+        extra: dict[str, Any] = {"due_form": {}, "due_errors": {}, "due_stale": None, "message": None, "notice": None}
         if _is_htmx(request) and request.headers.get("HX-Target") == OUTCOMES_TARGET:
             params = data["win"].params()
             push = f"/outcomes?{params}" if params else "/outcomes"
@@ -619,29 +596,27 @@ def install(app: FastAPI) -> None:
         *,
         which: str | None = None,
         form: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
-        stale: str | None = None,
-        code: int = 422,
+        saving: forms.Saving | None = None,
         message: str | None = None,
     ) -> Response:
-        failed = bool(errors) or bool(stale)
+        failed = saving is not None and saving.failed
         if not failed and not _is_htmx(request) and which:
             return RedirectResponse(f"/work/{item_id}/outcome", status_code=303)
         with _db(request).read() as s:
             data = _panel_data(s, ctx, ws, item_id)
-        if which and failed:
+        if which and saving is not None and failed:
             data.update(
                 {
                     f"{which}_form": form or {},
-                    f"{which}_errors": errors or {},
-                    f"{which}_stale": stale,
+                    f"{which}_errors": saving.errors,
+                    f"{which}_stale": saving.stale,
                     f"{which}_open": True,
                 }
             )
         data["message"] = message
-        template = "_outcome_panel.html" if _is_htmx(request) else "work_outcome.html"
-        status = _status(request, errors or {}, stale, code)
-        return render(request, template, ctx, status_code=status, nav="work", **data)
+        return forms.redisplay(
+            request, ctx, saving, fragment="_outcome_panel.html", page="work_outcome.html", nav="work", **data
+        )
 
     @app.get("/work/{item_id}/outcome", response_class=HTMLResponse, include_in_schema=False)
     def outcome_panel(request: Request, item_id: int) -> Response:
@@ -661,17 +636,15 @@ def install(app: FastAPI) -> None:
         by_date: Annotated[str, Form()] = "",
         how_we_learn: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             item = _outcome_item(s, ctx, ws, item_id)
-        if not _can_write(ctx, ws, item.team_id):
-            raise PermissionDeniedError("stating the anticipated outcome needs the contributor role on the item's team")
+        forms.require_write(
+            ctx, ws, item.team_id, "stating the anticipated outcome needs the contributor role on the item's team"
+        )
         form = {
             "problem": problem,
             "expected_result": expected_result,
@@ -686,33 +659,23 @@ def install(app: FastAPI) -> None:
         if by_date.strip() and _date(by_date) is None:
             errors["by_date"] = "enter a date (YYYY-MM-DD)"
         target_value = _number(target, "target", errors)
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
-        stale: str | None = None
-        code = 422
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors, rename=ITEM_ERRORS_ON_TOP)
         if not errors:
-            try:
-                with db.write() as s:
-                    outcomes.set_anticipated_outcome(
-                        s,
-                        ctx.actor,
-                        item.id,
-                        problem=problem,
-                        expected_result=expected_result,
-                        measured_by=measured_by,
-                        metric_key=metric_key,
-                        target=target_value,
-                        by_date=by_date,
-                        how_we_learn=how_we_learn,
-                        expected_version=expected,
-                    )
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = stale_message(exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
+            with saving.catch(stale_message), db.write() as s:
+                outcomes.set_anticipated_outcome(
+                    s,
+                    ctx.actor,
+                    item.id,
+                    problem=problem,
+                    expected_result=expected_result,
+                    measured_by=measured_by,
+                    metric_key=metric_key,
+                    target=target_value,
+                    by_date=by_date,
+                    how_we_learn=how_we_learn,
+                    expected_version=expected,
+                )
         return panel_response(
             request,
             ctx,
@@ -720,10 +683,8 @@ def install(app: FastAPI) -> None:
             item_id,
             which="ant",
             form=form,
-            errors=errors,
-            stale=stale,
-            code=code,
-            message=None if errors or stale else "Anticipated outcome saved.",
+            saving=saving,
+            message=None if saving.failed else "Anticipated outcome saved.",
         )
 
     @app.post("/work/{item_id}/outcome/actual", response_class=HTMLResponse, include_in_schema=False)
@@ -739,17 +700,15 @@ def install(app: FastAPI) -> None:
         period: Annotated[str, Form()] = "",
         since: Annotated[str, Form()] = "",
         until: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             item = _outcome_item(s, ctx, ws, item_id)
-        if not _can_write(ctx, ws, item.team_id):
-            raise PermissionDeniedError("recording an actual outcome needs the contributor role on the item's team")
+        forms.require_write(
+            ctx, ws, item.team_id, "recording an actual outcome needs the contributor role on the item's team"
+        )
         form = {
             "item_id": str(item_id),
             "result": result,
@@ -766,39 +725,31 @@ def install(app: FastAPI) -> None:
         elif _date(observed_on) is None:
             errors["observed_on"] = "enter a date (YYYY-MM-DD)"
         value = _number(observed_value, "observed_value", errors)
-        expected = _version(version) if version.strip() else None
+        expected = forms.parse_version(version) if version.strip() else None
         if version.strip() and expected is None:
             errors["_form"] = "the form has a broken version; reload the page and try again"
-        stale: str | None = None
-        code = 422
+        saving = forms.Saving(errors, rename=ITEM_ERRORS_ON_TOP)
         if not errors:
-            try:
-                with db.write() as s:
-                    existing = outcomes.actual_outcome(s, ctx.actor, item.id)
-                    if existing is not None and expected is None:
-                        # the form was opened before anyone recorded an outcome: do not overwrite theirs
-                        raise StaleVersionError(
-                            f"the actual outcome of {item.key or item.id} was recorded by someone else meanwhile "
-                            f"(it is at version {existing.version}); reload it and apply your change again",
-                            current_version=existing.version,
-                        )
-                    outcomes.record_actual_outcome(
-                        s,
-                        ctx.actor,
-                        item.id,
-                        result=result,
-                        observed_on=observed_on,
-                        observed_value=value,
-                        learning=learning,
-                        expected_version=expected,
+            with saving.catch(stale_message), db.write() as s:
+                existing = outcomes.actual_outcome(s, ctx.actor, item.id)
+                if existing is not None and expected is None:
+                    # the form was opened before anyone recorded an outcome: do not overwrite theirs
+                    raise StaleVersionError(
+                        f"the actual outcome of {item.key or item.id} was recorded by someone else meanwhile "
+                        f"(it is at version {existing.version}); reload it and apply your change again",
+                        current_version=existing.version,
                     )
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = stale_message(exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        failed = bool(errors) or bool(stale)
+                outcomes.record_actual_outcome(
+                    s,
+                    ctx.actor,
+                    item.id,
+                    result=result,
+                    observed_on=observed_on,
+                    observed_value=value,
+                    learning=learning,
+                    expected_version=expected,
+                )
+        failed = saving.failed
         label = item.key or item.external_id
         message = None if failed else f"Outcome of {label} recorded: {RESULT_LABELS.get(result, result)}."
         if view != "due":
@@ -809,9 +760,7 @@ def install(app: FastAPI) -> None:
                 item_id,
                 which="act",
                 form=form,
-                errors=errors,
-                stale=stale,
-                code=code,
+                saving=saving,
                 message=message,
             )
         raw = {"period": period, "since": since, "until": until}
@@ -820,19 +769,27 @@ def install(app: FastAPI) -> None:
             return RedirectResponse(f"/outcomes?{params}" if params else "/outcomes", status_code=303)
         with db.read() as s:
             data = _outcomes_data(s, ctx, ws, raw)
-        extra = {
+        extra: dict[str, Any] = {
             "due_form": form if failed else {},
             "due_errors": errors,
-            "due_stale": stale,
+            "due_stale": saving.stale,
             "message": message,
             "notice": None,
         }
         if failed and all(r.item.id != item_id for r in data["due"]):
             # the item left the list meanwhile (someone recorded its outcome): say what happened at the top
-            extra["notice"] = stale or "; ".join(errors.values())
-        template = "_outcomes_results.html" if _is_htmx(request) else "outcomes.html"
-        status = _status(request, errors, stale, code)
-        return render(request, template, ctx, status_code=status, nav="learning", view="outcomes", **data, **extra)
+            extra["notice"] = saving.stale or "; ".join(errors.values())
+        return forms.redisplay(
+            request,
+            ctx,
+            saving,
+            fragment="_outcomes_results.html",
+            page="outcomes.html",
+            nav="learning",
+            view="outcomes",
+            **data,
+            **extra,
+        )
 
     # ---------------------------------------------------------------- /retros
 
@@ -862,16 +819,13 @@ def install(app: FastAPI) -> None:
         learnings: Annotated[str, Form()] = "",
         incident_id: Annotated[str, Form()] = "",
         pilot_id: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             teams = tenancy.list_teams(s, ctx.actor, ws.id)
-        if not (_can_write(ctx, ws, None) or ctx.writable_team_ids(teams)):
+        if not (forms.can_write(ctx, ws, None) or ctx.writable_team_ids(teams)):
             raise PermissionDeniedError("recording a retrospective or postmortem needs the contributor role")
         form = {
             "kind": kind,
@@ -886,16 +840,11 @@ def install(app: FastAPI) -> None:
             "pilot_id": pilot_id,
         }
         errors = _check_retro_form(form)
-        code = 422
+        saving = forms.Saving(errors, rename=ITEM_ERRORS_ON_TOP)
         new_id: int | None = None
         if not errors:
-            try:
-                with db.write() as s:
-                    new_id = retros.create_retro(s, ctx.actor, ws.id, _retro_payload(form)).id
-            except PermissionDeniedError:
-                raise
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
+            with saving.catch(stale_message), db.write() as s:
+                new_id = retros.create_retro(s, ctx.actor, ws.id, _retro_payload(form)).id
         if new_id is not None:
             if _is_htmx(request):
                 return Response(status_code=204, headers={"HX-Redirect": f"/retros/{new_id}"})
@@ -903,12 +852,12 @@ def install(app: FastAPI) -> None:
         with db.read() as s:
             data = _retros_page(s, ctx, ws, RetroQuery())
         data.update({"new_form": form, "new_errors": errors, "new_open": True})
-        template = "_retro_new.html" if _is_htmx(request) else "retros.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_error_status(request, code),
+            saving,
+            fragment="_retro_new.html",
+            page="retros.html",
             nav="learning",
             view="retros",
             **data,
@@ -937,17 +886,13 @@ def install(app: FastAPI) -> None:
         incident_id: Annotated[str, Form()] = "",
         pilot_id: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             retro = _retro_in_ws(s, ctx, ws, retro_id)
-        if not _can_write(ctx, ws, retro.team_id):
-            raise PermissionDeniedError(f"editing this {retro.kind} needs the contributor role on its team")
+        forms.require_write(ctx, ws, retro.team_id, f"editing this {retro.kind} needs the contributor role on its team")
         form = {
             "kind": kind,
             "title": title,
@@ -962,51 +907,51 @@ def install(app: FastAPI) -> None:
             "version": version,
         }
         errors = _check_retro_form(form)
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
-        stale: str | None = None
-        code = 422
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors, rename=ITEM_ERRORS_ON_TOP)
         if not errors:
-            try:
-                with db.write() as s:
-                    retros.update_retro(s, ctx.actor, retro.id, _retro_payload(form), expected_version=expected)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = stale_message(exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        saved = not errors and not stale
+            with saving.catch(stale_message), db.write() as s:
+                retros.update_retro(s, ctx.actor, retro.id, _retro_payload(form), expected_version=expected)
+        saved = not saving.failed
         if saved and not _is_htmx(request):
             return RedirectResponse(f"/retros/{retro.id}", status_code=303)
         with db.read() as s:
             data = _retro_page_data(s, ctx, ws, retro.id)
         if not saved:
-            data.update({"edit_form": form, "edit_errors": errors, "edit_open": True, "stale": stale})
+            data.update({"edit_form": form, "edit_errors": errors, "edit_open": True, "stale": saving.stale})
         data["saved"] = saved
-        template = "_retro_page.html" if _is_htmx(request) else "retro.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_status(request, errors, stale, code),
+            saving,
+            fragment="_retro_page.html",
+            page="retro.html",
             nav="learning",
             view="retros",
             **data,
         )
 
-    def actions_response(request: Request, ctx: Ctx, ws: Workspace, retro_id: int, **extra: Any) -> Response:
-        failed = bool(extra.get("action_errors")) or bool(extra.get("action_stale"))
+    def actions_response(
+        request: Request, ctx: Ctx, ws: Workspace, retro_id: int, saving: forms.Saving | None = None, **extra: Any
+    ) -> Response:
+        failed = saving is not None and saving.failed
         if not failed and not _is_htmx(request):
             return RedirectResponse(f"/retros/{retro_id}", status_code=303)
         with _db(request).read() as s:
             data = _retro_page_data(s, ctx, ws, retro_id)
-        code = int(extra.pop("code", 422))
+        if saving is not None:
+            data.update({"action_errors": saving.errors, "action_stale": saving.stale})
         data.update(extra)
-        template = "_retro_actions.html" if _is_htmx(request) else "retro.html"
-        status = _status(request, data["action_errors"], data["action_stale"], code)
-        return render(request, template, ctx, status_code=status, nav="learning", view="retros", **data)
+        return forms.redisplay(
+            request,
+            ctx,
+            saving,
+            fragment="_retro_actions.html",
+            page="retro.html",
+            nav="learning",
+            view="retros",
+            **data,
+        )
 
     @app.post("/retros/{retro_id}/actions", response_class=HTMLResponse, include_in_schema=False)
     def action_add(
@@ -1016,17 +961,13 @@ def install(app: FastAPI) -> None:
         owner_person_id: Annotated[str, Form()] = "",
         due_on: Annotated[str, Form()] = "",
         playbook_url: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             retro = _retro_in_ws(s, ctx, ws, retro_id)
-        if not _can_write(ctx, ws, retro.team_id):
-            raise PermissionDeniedError("adding an action item needs the contributor role on the team")
+        forms.require_write(ctx, ws, retro.team_id, "adding an action item needs the contributor role on the team")
         form = {"title": title, "owner_person_id": owner_person_id, "due_on": due_on, "playbook_url": playbook_url}
         errors: dict[str, str] = {}
         if not title.strip():
@@ -1037,29 +978,12 @@ def install(app: FastAPI) -> None:
             errors["due_on"] = "give it a due date"
         elif _date(due_on) is None:
             errors["due_on"] = "enter a date (YYYY-MM-DD)"
-        code = 422
+        saving = forms.Saving(errors, rename=ITEM_ERRORS_ON_TOP)
         if not errors:
-            try:
-                with db.write() as s:
-                    retros.add_action(
-                        s,
-                        ctx.actor,
-                        retro.id,
-                        {
-                            "title": title,
-                            "owner_person_id": owner_person_id,
-                            "due_on": due_on,
-                            "playbook_url": playbook_url,
-                        },
-                    )
-            except PermissionDeniedError:
-                raise
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        if errors:
-            return actions_response(
-                request, ctx, ws, retro.id, action_form=form, action_errors=errors, add_open=True, code=code
-            )
+            with saving.catch(stale_message), db.write() as s:
+                retros.add_action(s, ctx.actor, retro.id, form)
+        if saving.failed:
+            return actions_response(request, ctx, ws, retro.id, saving, action_form=form, add_open=True)
         return actions_response(request, ctx, ws, retro.id, action_message=f"Action “{title.strip()}” added.")
 
     @app.post("/retros/{retro_id}/actions/{action_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -1069,49 +993,27 @@ def install(app: FastAPI) -> None:
         action_id: int,
         status: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             retro = _retro_in_ws(s, ctx, ws, retro_id)
             action, owner_retro = retros.get_action(s, ctx.actor, action_id)
             if owner_retro.id != retro.id:
                 raise NotFoundError(f"action item {action_id} does not belong to this {retro.kind}")
-        if not _can_write(ctx, ws, retro.team_id):
-            raise PermissionDeniedError("changing an action item needs the contributor role on the team")
-        errors: dict[str, str] = {}
-        stale: str | None = None
-        code = 422
-        expected = _version(version)
+        forms.require_write(ctx, ws, retro.team_id, "changing an action item needs the contributor role on the team")
+        saving = forms.Saving({}, rename=ITEM_ERRORS_ON_TOP)
+        expected = forms.parse_version(version)
         if status not in retros.ACTION_STATUSES:
-            errors["_form"] = "choose done, dropped or open"
+            saving.errors["_form"] = "choose done, dropped or open"
         elif expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
+            saving.errors["_form"] = forms.NO_VERSION
         else:
-            try:
-                with db.write() as s:
-                    retros.update_action(s, ctx.actor, action.id, {"status": status}, expected_version=expected)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = stale_message(exc, kept=False)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        if errors or stale:
-            return actions_response(
-                request,
-                ctx,
-                ws,
-                retro.id,
-                action_errors=errors,
-                action_stale=stale,
-                stale_action_id=action.id,
-                code=code,
-            )
+            with saving.catch(lambda exc: stale_message(exc, kept=False)), db.write() as s:
+                retros.update_action(s, ctx.actor, action.id, {"status": status}, expected_version=expected)
+        if saving.failed:
+            return actions_response(request, ctx, ws, retro.id, saving, stale_action_id=action.id)
         verb = {"done": "marked done", "dropped": "dropped", "open": "reopened"}[status]
         return actions_response(request, ctx, ws, retro.id, action_message=f"“{action.title}” {verb}.")
 

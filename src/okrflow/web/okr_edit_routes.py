@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Header, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from okrflow.domain.access import Permission
@@ -27,8 +27,9 @@ from okrflow.domain.errors import (
 from okrflow.services import catalog, okr, tenancy
 from okrflow.store.models import Workspace
 from okrflow.store.models_okr import KeyResult
+from okrflow.web import forms
+from okrflow.web.forms import CsrfHeader, CsrfToken
 from okrflow.web.okr_routes import (
-    _can_write,
     _float,
     _kr_page_data,
     _objective_in_ws,
@@ -42,12 +43,17 @@ from okrflow.web.routes import (
     _is_htmx,
     _parse_id,
     _require_workspace,
-    check_csrf,
     current,
     render,
 )
 
 DELETE_KINDS = {"objective": "objective", "kr": "key result", "checkin": "check-in"}
+# Where the settings form shows a refusal of the service: its field names differ from the form's.
+SETTINGS_FIELDS = {"confidence": "on_track", "settings.okr": "_form"}
+SETTINGS_STALE = (
+    "someone else changed the workspace's settings since you opened this page. Nothing was saved "
+    "and your input is still in the form: reload to see their change, then apply yours again"
+)
 
 
 def _stale_message(what: str, exc: StaleVersionError) -> str:
@@ -57,25 +63,6 @@ def _stale_message(what: str, exc: StaleVersionError) -> str:
         f"someone else changed this {what} since you opened the form{version}. Nothing was saved and your input "
         "is still in the form: reload the page to see their change, then apply yours again"
     )
-
-
-def _status(request: Request, errors: dict[str, str], stale: str | None, default: int) -> int:
-    """412 for a stale version (swapped by HTMX, see htmx-config), 422 inline errors, else 200."""
-    if stale:
-        return 412
-    if errors:
-        return _error_status(request, default)
-    return 200
-
-
-def _version(raw: str) -> int | None:
-    v = _parse_id(raw)
-    return v if v is not None and v >= 1 else None
-
-
-def _fail(errors: dict[str, str], exc: OkrflowError) -> int:
-    errors[str(exc.details.get("field") or "_form")] = exc.message
-    return exc.http_status
 
 
 # ------------------------------------------------------------------ form values of the current rows
@@ -161,17 +148,13 @@ def install(app: FastAPI) -> None:
         owner_person_id: Annotated[str, Form()] = "",
         aligned_to_kr_id: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             obj = _objective_in_ws(s, ctx, ws, objective_id)
-        if not _can_write(ctx, ws, obj.team_id):
-            raise PermissionDeniedError("changing this objective needs the contributor role on its team")
+        forms.require_write(ctx, ws, obj.team_id, "changing this objective needs the contributor role on its team")
         form = {
             "title": title,
             "description": description,
@@ -182,13 +165,10 @@ def install(app: FastAPI) -> None:
             "version": version,
         }
         errors: dict[str, str] = {}
-        stale: str | None = None
-        code = 422
         if not title.strip():
             errors["title"] = "give the objective a title"
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors)
         if not errors:
             changes = {
                 "title": title,
@@ -198,26 +178,19 @@ def install(app: FastAPI) -> None:
                 "owner_person_id": _parse_id(owner_person_id),
                 "aligned_to_kr_id": _parse_id(aligned_to_kr_id),
             }
-            try:
-                with db.write() as s:
-                    okr.update_objective(s, ctx.actor, obj.id, changes, expected_version=expected)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = _stale_message("objective", exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        saved = not errors and not stale
+            with saving.catch(lambda exc: _stale_message("objective", exc)), db.write() as s:
+                okr.update_objective(s, ctx.actor, obj.id, changes, expected_version=expected)
+        saved = not saving.failed
         if saved and not _is_htmx(request):
             return RedirectResponse(f"/okr/objective/{obj.id}?saved=1", status_code=303)
         with db.read() as s:
             data = _objective_page_data(s, ctx, ws, obj.id)
-        template = "_objective_page.html" if _is_htmx(request) else "objective.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_status(request, errors, stale, code),
+            saving,
+            fragment="_objective_page.html",
+            page="objective.html",
             nav="okr",
             form={},
             errors={},
@@ -228,7 +201,7 @@ def install(app: FastAPI) -> None:
                 "edit_form": objective_edit_values(data) if saved else form,
                 "edit_errors": errors,
                 "edit_open": not saved,
-                "stale": stale,
+                "stale": saving.stale,
                 "saved": "objective" if saved else None,
             },
         )
@@ -252,19 +225,15 @@ def install(app: FastAPI) -> None:
         owner_person_id: Annotated[str, Form()] = "",
         metric_id: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             kr, obj = okr.get_key_result(s, ctx.actor, kr_id)
         if obj.workspace_id != ws.id:
             raise NotFoundError(f"key result {kr_id} is not in workspace {ws.name}; switch workspace first")
-        if not _can_write(ctx, ws, obj.team_id):
-            raise PermissionDeniedError("changing this key result needs the contributor role on its team")
+        forms.require_write(ctx, ws, obj.team_id, "changing this key result needs the contributor role on its team")
         form = {
             "title": title,
             "direction": direction,
@@ -281,14 +250,11 @@ def install(app: FastAPI) -> None:
             "version": version,
         }
         errors: dict[str, str] = {}
-        stale: str | None = None
-        code = 422
         if not title.strip():
             errors["title"] = "give the key result a title"
         kw = kr_target_fields(form, errors)
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors)
         if not errors:
             changes: dict[str, Any] = {
                 "title": title,
@@ -304,26 +270,19 @@ def install(app: FastAPI) -> None:
             }
             if changes["metric_id"] != kr.metric_id:
                 changes["metric_dimensions"] = {}
-            try:
-                with db.write() as s:
-                    okr.update_key_result(s, ctx.actor, kr.id, changes, expected_version=expected)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = _stale_message("key result", exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        saved = not errors and not stale
+            with saving.catch(lambda exc: _stale_message("key result", exc)), db.write() as s:
+                okr.update_key_result(s, ctx.actor, kr.id, changes, expected_version=expected)
+        saved = not saving.failed
         if saved and not _is_htmx(request):
             return RedirectResponse(f"/okr/kr/{kr.id}?saved=1", status_code=303)
         with db.read() as s:
             data = _kr_page_data(s, ctx, ws, kr.id)
-        template = "_kr_page.html" if _is_htmx(request) else "kr.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_status(request, errors, stale, code),
+            saving,
+            fragment="_kr_page.html",
+            page="kr.html",
             nav="okr",
             form={},
             errors={},
@@ -333,7 +292,7 @@ def install(app: FastAPI) -> None:
                 "edit_form": kr_edit_values(data["kr"]) if saved else form,
                 "edit_errors": errors,
                 "edit_open": not saved,
-                "stale": stale,
+                "stale": saving.stale,
                 "saved": "key result" if saved else None,
             },
         )
@@ -348,23 +307,19 @@ def install(app: FastAPI) -> None:
         confidence: Annotated[str, Form()] = "",
         note: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
-        db = _db(request)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
             c, kr, obj = okr.get_checkin(s, ctx.actor, checkin_id)
         if obj.workspace_id != ws.id:
             raise NotFoundError(f"check-in {checkin_id} is not in workspace {ws.name}; switch workspace first")
-        if not _can_write(ctx, ws, obj.team_id):
-            raise PermissionDeniedError("editing a check-in needs the contributor role on this objective's team")
+        forms.require_write(
+            ctx, ws, obj.team_id, "editing a check-in needs the contributor role on this objective's team"
+        )
         form = {"value": value, "confidence": confidence, "note": note, "version": version}
         errors: dict[str, str] = {}
-        stale: str | None = None
-        code = 422
         changes: dict[str, Any] = {"note": note}
         if kr.metric_id is None:
             changes["value"] = _float(value, "value", errors, required=True, label="value")
@@ -374,30 +329,22 @@ def install(app: FastAPI) -> None:
         changes["confidence"] = conf
         if len(note) > 2000:
             errors["note"] = "keep the note under 2000 characters"
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors)
         if not errors:
-            try:
-                with db.write() as s:
-                    okr.update_checkin(s, ctx.actor, c.id, changes, expected_version=expected)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError as exc:
-                stale = _stale_message("check-in", exc)
-            except OkrflowError as exc:
-                code = _fail(errors, exc)
-        saved = not errors and not stale
+            with saving.catch(lambda exc: _stale_message("check-in", exc)), db.write() as s:
+                okr.update_checkin(s, ctx.actor, c.id, changes, expected_version=expected)
+        saved = not saving.failed
         if saved and not _is_htmx(request):
             return RedirectResponse(f"/okr/kr/{kr.id}", status_code=303)
         with db.read() as s:
             data = _kr_page_data(s, ctx, ws, kr.id)
-        template = "_kr_live.html" if _is_htmx(request) else "kr.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_status(request, errors, stale, code),
+            saving,
+            fragment="_kr_live.html",
+            page="kr.html",
             nav="okr",
             form={},
             errors={},
@@ -407,7 +354,7 @@ def install(app: FastAPI) -> None:
                 "editing_checkin": None if saved else c.id,
                 "ci_form": form,
                 "ci_errors": errors,
-                "ci_stale": stale,
+                "ci_stale": saving.stale,
                 "ci_notice": "Check-in updated." if saved else None,
             },
         )
@@ -486,8 +433,9 @@ def install(app: FastAPI) -> None:
         ctx = current(request)
         ws = _require_workspace(ctx)
         target = _delete_target(request, ctx, ws, kind, item_id)
-        if not _can_write(ctx, ws, target["team_id"]):
-            raise PermissionDeniedError(f"deleting this {DELETE_KINDS[kind]} needs the contributor role on its team")
+        forms.require_write(
+            ctx, ws, target["team_id"], f"deleting this {DELETE_KINDS[kind]} needs the contributor role on its team"
+        )
         if cancel and not _is_htmx(request):
             return RedirectResponse(target["page"], status_code=303)
         return _confirm(request, ctx, kind, item_id, target, step="button" if cancel else "confirm", version=version)
@@ -498,24 +446,21 @@ def install(app: FastAPI) -> None:
         kind: str,
         item_id: int,
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         target = _delete_target(request, ctx, ws, kind, item_id)
         label = DELETE_KINDS[kind]
-        if not _can_write(ctx, ws, target["team_id"]):
-            raise PermissionDeniedError(f"deleting this {label} needs the contributor role on its team")
-        expected = _version(version)
+        forms.require_write(ctx, ws, target["team_id"], f"deleting this {label} needs the contributor role on its team")
+        expected = forms.parse_version(version)
         message: str | None = None
         status = 200
         kr_id: int | None = None
         try:
             if expected is None:
-                raise InvalidInputError("the form has no version; reload the page and try again")
-            with _db(request).write() as s:
+                raise InvalidInputError(forms.NO_VERSION)
+            with db.write() as s:
                 if kind == "objective":
                     okr.delete_objective(s, ctx.actor, item_id, expected_version=expected)
                 elif kind == "kr":
@@ -551,7 +496,7 @@ def install(app: FastAPI) -> None:
             )
         if kind == "checkin" and _is_htmx(request):
             assert kr_id is not None
-            with _db(request).read() as s:
+            with db.read() as s:
                 data = _kr_page_data(s, ctx, ws, kr_id)
             return render(
                 request,
@@ -585,12 +530,10 @@ def install(app: FastAPI) -> None:
         include_aligned_in_progress: Annotated[str, Form()] = "",
         north_star_metric_id: Annotated[str, Form()] = "",
         version: Annotated[str, Form()] = "",
-        csrf_token: Annotated[str, Form()] = "",
-        x_csrf_token: Annotated[str | None, Header()] = None,
+        csrf_token: CsrfToken = "",
+        x_csrf_token: CsrfHeader = None,
     ) -> Response:
-        ctx = current(request)
-        check_csrf(ctx, csrf_token, x_csrf_token)
-        ws = _require_workspace(ctx)
+        ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         _require_admin(ctx, ws)
         form = {
             "checkin_due_days": checkin_due_days,
@@ -601,8 +544,6 @@ def install(app: FastAPI) -> None:
             "version": version,
         }
         errors: dict[str, str] = {}
-        stale: str | None = None
-        code = 422
         days_text = checkin_due_days.strip()
         days: int | None = None
         if not days_text:
@@ -614,18 +555,17 @@ def install(app: FastAPI) -> None:
                 errors["checkin_due_days"] = "the number of days is a whole number"
         on = _float(on_track, "on_track", errors, required=True, label="on-track threshold")
         risk = _float(at_risk, "at_risk", errors, required=True, label="at-risk threshold")
-        expected = _version(version)
-        if expected is None:
-            errors["_form"] = "the form has no version; reload the page and try again"
+        expected = forms.expected_version(version, errors)
+        saving = forms.Saving(errors, rename=SETTINGS_FIELDS)
         if not errors:
             raw = {
                 "checkin_due_days": days,
                 "confidence": {"on_track": on, "at_risk": risk},
                 "include_aligned_in_progress": bool(include_aligned_in_progress),
             }
-            try:
+            with saving.catch(lambda _exc: SETTINGS_STALE):
                 okr_raw = okr.validate_settings(raw)
-                with _db(request).write() as s:
+                with db.write() as s:
                     current_ws = tenancy.get_workspace(s, ctx.actor, ws.id)
                     settings = dict(current_ws.settings or {})  # keep the other keys as they are
                     settings["okr"] = okr_raw
@@ -633,32 +573,21 @@ def install(app: FastAPI) -> None:
                     metric = _parse_id(north_star_metric_id)
                     if metric != current_ws.north_star_metric_id:
                         okr.set_north_star(s, ctx.actor, ws.id, metric)
-            except PermissionDeniedError:
-                raise
-            except StaleVersionError:
-                stale = (
-                    "someone else changed the workspace's settings since you opened this page. Nothing was saved "
-                    "and your input is still in the form: reload to see their change, then apply yours again"
-                )
-            except OkrflowError as exc:
-                field = str(exc.details.get("field") or "_form")
-                errors[{"confidence": "on_track", "settings.okr": "_form"}.get(field, field)] = exc.message
-                code = exc.http_status
-        saved = not errors and not stale
+        saved = not saving.failed
         if saved and not _is_htmx(request):
             return RedirectResponse("/okr/settings?saved=1", status_code=303)
         data = _settings_data(ctx, ws, request)
         if not saved:
             data["form"] = form
-        template = "_okr_settings_form.html" if _is_htmx(request) else "okr_settings.html"
-        return render(
+        return forms.redisplay(
             request,
-            template,
             ctx,
-            status_code=_status(request, errors, stale, code),
+            saving,
+            fragment="_okr_settings_form.html",
+            page="okr_settings.html",
             nav="okr",
             errors=errors,
-            stale=stale,
+            stale=saving.stale,
             saved=saved,
             **data,
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -217,6 +217,17 @@ def decisions_due_for_review(
 )
 def get_decision(decision_id: PathId, actor: CurrentActor, session: ReadSession) -> DecisionDetail:
     return _detail(session, actor, decisions.get_decision(session, actor, decision_id))
+
+
+@router.api_route("/decisions/{decision_id}", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+def refuse_change(request: Request) -> None:
+    """405 whatever the caller or the id (as without this route), but with a problem that says why and what to do
+    instead: decisions are immutable; a change of mind is a new decision that supersedes the old one."""
+    raise HTTPException(
+        405,
+        detail=f"decisions are immutable: {decisions.IMMUTABLE_MESSAGE} (POST {request.url.path}/supersede)",
+        headers={"Allow": "GET"},
+    )
 
 
 @router.post(
