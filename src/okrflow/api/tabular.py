@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from fastapi import Query, Request, Response
 
+from okrflow.domain.errors import InvalidInputError
+
 Format = Annotated[
     Literal["json", "csv"] | None,
     Query(description="`csv` for a CSV file (or send `Accept: text/csv`); JSON by default."),
@@ -77,3 +79,55 @@ def frame_csv(frame: pl.DataFrame, filename: str, columns: Sequence[str] | None 
 
 def dict_csv(records: Sequence[dict[str, Any]], filename: str, columns: Sequence[str]) -> Response:
     return csv_response(columns, ([r.get(c) for c in columns] for r in records), filename)
+
+
+# ------------------------------------------------------------------ CSV uploads
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+async def csv_body(request: Request) -> str:
+    """The CSV file: a ``text/csv`` body, or the ``file`` field of a ``multipart/form-data`` upload."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except Exception:  # a malformed multipart body is the client's error
+            raise InvalidInputError("the multipart body cannot be read", field="file") from None
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInputError("send the CSV as the form field 'file'", field="file")
+        raw = await upload.read(MAX_CSV_BYTES + 1)
+    elif ctype in ("text/csv", "text/plain", "application/csv"):
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_CSV_BYTES:
+                break
+    else:
+        raise InvalidInputError(
+            "send the CSV with Content-Type: text/csv, or as the 'file' field of multipart/form-data",
+            field="Content-Type",
+        )
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInputError(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB", field="file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"the file is not UTF-8 text (byte {exc.start})", field="file") from None
+    if "\x00" in text:
+        raise InvalidInputError("the file contains NUL characters", field="file")
+    return text
+
+
+def line_error(message: str) -> dict[str, Any]:
+    """``"line 3: value 'x' is not a number"`` → ``{"line": 3, "field": "line 3", "message": ..., "type": ...}``."""
+    head, sep, rest = message.partition(":")
+    number = head.removeprefix("line ").strip()
+    line = int(number) if sep and head.startswith("line ") and number.isdigit() else None
+    return {
+        "line": line,
+        "field": head if line is not None else "file",
+        "message": rest.strip() if line is not None else message,
+        "type": "invalid_line",
+    }

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from okrflow.api import okr_views
+from okrflow.api import okr_views, tabular
 from okrflow.api.deps import (
     CurrentActor,
     IfMatch,
@@ -43,7 +43,6 @@ from okrflow.store.models_okr import MetricVersion
 
 router = APIRouter(tags=["metrics"])
 
-MAX_CSV_BYTES = 20 * 1024 * 1024
 VersionNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 
 
@@ -239,40 +238,6 @@ def record_values(
     )
 
 
-async def _csv_text(request: Request) -> str:
-    """The CSV file: a ``text/csv`` body, or the ``file`` field of a ``multipart/form-data`` upload."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
-        try:
-            form = await request.form(max_files=1, max_fields=10)
-        except Exception:  # a malformed multipart body is the client's error
-            raise InvalidInputError("the multipart body cannot be read", field="file") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise InvalidInputError("send the CSV as the form field 'file'", field="file")
-        raw = await upload.read(MAX_CSV_BYTES + 1)
-    elif ctype in ("text/csv", "text/plain", "application/csv"):
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_CSV_BYTES:
-                break
-    else:
-        raise InvalidInputError(
-            "send the CSV with Content-Type: text/csv, or as the 'file' field of multipart/form-data",
-            field="Content-Type",
-        )
-    if len(raw) > MAX_CSV_BYTES:
-        raise InvalidInputError(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB", field="file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"the file is not UTF-8 text (byte {exc.start})", field="file") from None
-    if "\x00" in text:
-        raise InvalidInputError("the file contains NUL characters", field="file")
-    return text
-
-
 @router.post(
     "/workspaces/{workspace_id}/metric-values/csv",
     response_model=IngestReportRead,
@@ -296,7 +261,7 @@ def import_values_csv(
     workspace_id: PathId,
     actor: CurrentActor,
     session: WriteSession,
-    text: Annotated[str, Depends(_csv_text)],
+    text: Annotated[str, Depends(tabular.csv_body)],
 ) -> IngestReportRead:
     tenancy.get_workspace(session, actor, workspace_id)
     try:
@@ -305,20 +270,7 @@ def import_values_csv(
         lines = exc.details.get("errors")
         if not isinstance(lines, list):
             raise
-        raise InvalidInputError(exc.message, errors=[_line_error(e) for e in lines]) from None
+        raise InvalidInputError(exc.message, errors=[tabular.line_error(e) for e in lines]) from None
     return IngestReportRead(
         created=report.created, updated=report.updated, unchanged=report.unchanged, total=report.total
     )
-
-
-def _line_error(message: str) -> dict[str, Any]:
-    """``"line 3: value 'x' is not a number"`` → ``{"line": 3, "field": "line 3", "message": ..., "type": ...}``."""
-    head, sep, rest = message.partition(":")
-    number = head.removeprefix("line ").strip()
-    line = int(number) if sep and head.startswith("line ") and number.isdigit() else None
-    return {
-        "line": line,
-        "field": head if line is not None else "file",
-        "message": rest.strip() if line is not None else message,
-        "type": "invalid_line",
-    }

@@ -29,7 +29,6 @@ from okrflow.api.deps import (
     set_location,
 )
 from okrflow.api.routers.decisions import decision_read, plain_json
-from okrflow.api.routers.metrics import _csv_text, _line_error
 from okrflow.api.schemas_okr import finite
 from okrflow.api.schemas_pilots import (
     BayesianRead,
@@ -232,7 +231,7 @@ def _report(report: pilots.ResultsReport) -> ResultsReportRead:
 
 def _row_error(message: str) -> dict[str, Any]:
     """``"line 3: unknown variant 'b'"`` of a JSON batch → ``{"row": 3, "field": "rows.2", "message", "type"}``."""
-    item = _line_error(message)
+    item = tabular.line_error(message)
     if item["line"] is None:
         return item | {"row": None, "field": "rows"}
     row = item.pop("line")
@@ -327,7 +326,7 @@ def parse_results_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
     if structural:
         raise InvalidInputError(
             f"{len(structural)} line(s) cannot be read, nothing stored: {'; '.join(structural[:5])}",
-            errors=[_line_error(e) for e in structural],
+            errors=[tabular.line_error(e) for e in structural],
         )
     if not rows:
         raise InvalidInputError("the file has no result rows", field="file")
@@ -358,7 +357,7 @@ def record_results_csv(
     pilot_id: PathId,
     actor: CurrentActor,
     session: WriteSession,
-    text: Annotated[str, Depends(_csv_text)],
+    text: Annotated[str, Depends(tabular.csv_body)],
     source: Source = "csv",
 ) -> ResultsReportRead:
     p = pilots.get_pilot(session, actor, pilot_id)  # 404 and 403 before any complaint about the file
@@ -370,7 +369,7 @@ def record_results_csv(
         errors = exc.details.get("errors")
         if not isinstance(errors, list):
             raise
-        raise InvalidInputError(exc.message, errors=[_line_error(e) for e in errors]) from None
+        raise InvalidInputError(exc.message, errors=[tabular.line_error(e) for e in errors]) from None
     return _report(report)
 
 
