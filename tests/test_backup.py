@@ -376,10 +376,9 @@ def test_many_rows_in_batches_with_progress(db, fresh_url, open_db, tmp_path):
         assert s.scalar(select(func.count()).select_from(Team)) == 2500
 
 
+@pytest.mark.demo  # db holds what demo.build(db) leaves
 def test_demo_database_round_trips_across_engines(db, fresh_url, open_db, tmp_path):
     """Every table the demo fills (the whole product as it grows) survives a trip to the other engine."""
-    demo = pytest.importorskip("okrflow.services.demo")
-    demo.build(db)
     first = tmp_path / "demo.json"
     service.backup(db, first)
     target = open_db(fresh_url("postgresql" if db.backend == "sqlite" else "sqlite"))

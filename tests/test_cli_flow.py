@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from okrflow import cli, cli_flow
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import demo, dora, flow, sync
+from okrflow.services import dora, flow, sync
 from okrflow.store.db import ENV_DATABASE_URL, Database
 from okrflow.store.models import Team
 from okrflow.store.models_okr import Metric
@@ -26,12 +26,8 @@ PASSWORD = "demo-password-1"
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('cliflow') / 'demo.db'}"
-    db = Database(url)
-    demo.build(db, password=PASSWORD, now=NOW)
-    db.dispose()
-    return url
+def demo_url(demo_copy):
+    return demo_copy("sqlite", password=PASSWORD, now=NOW)  # as demo.build(db, password=PASSWORD, now=NOW) leaves it
 
 
 @pytest.fixture
@@ -245,8 +241,8 @@ def test_forecast_errors_are_one_line(run, demo_url):
 # ------------------------------------------------------------------ publish, on both engines
 
 
+@pytest.mark.demo(password=PASSWORD, now=NOW)  # the demo publishes once, as of NOW
 def test_flow_publish_and_reports_on_both_engines(run, db, db_url):
-    demo.build(db, password=PASSWORD, now=NOW)  # publishes once, as of NOW
     url = db_url
     again = ok(run(url, "flow", "publish")).stdout
     assert "Published flow and DORA metrics for 2026-08-24 … 2026-11-21: defined 0, revised 0; values: 0 created" in (

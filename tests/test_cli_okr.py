@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from okrflow import cli
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import audit, demo, tenancy
+from okrflow.services import audit, tenancy
 from okrflow.store.db import ENV_DATABASE_URL
 from okrflow.store.models_okr import KeyResult, MetricValue, MetricVersion
+from tests.conftest import ADMIN_PASSWORD
 
 
 @pytest.fixture
@@ -57,8 +58,8 @@ def line_of(text: str, needle: str) -> tuple[int, int]:
     raise AssertionError(f"{needle!r} not in:\n{text}")
 
 
+@pytest.mark.demo(password=ADMIN_PASSWORD)  # db holds what demo.build(db, password=…) leaves
 def test_tree_show_checkin_and_due_on_the_demo(db, run):
-    demo.build(db, password="demo-password-123")
     year = datetime.now(UTC).year
 
     tree = ok(run("okr", "tree"))

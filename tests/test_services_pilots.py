@@ -175,7 +175,9 @@ def test_lifecycle_transitions_are_audited_and_invalid_ones_refused(db, world):
         pilots.transition(s, a, p.id, "running")
     with db.read() as s:
         moves = s.scalars(
-            select(AuditEntry).where(AuditEntry.action == "transition", AuditEntry.entity_id == str(p.id))
+            select(AuditEntry)
+            .where(AuditEntry.action == "transition", AuditEntry.entity_id == str(p.id))
+            .order_by(AuditEntry.seq)
         ).all()
         assert [(m.before["status"], m.after["status"]) for m in moves] == [
             ("draft", "running"),

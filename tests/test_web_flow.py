@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from okrflow.api.app import create_app
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import demo, dora, flow
+from okrflow.services import dora, flow
 from okrflow.store.db import Database
 from okrflow.store.models import Team, Workspace
 from okrflow.store.models_okr import Period
@@ -51,10 +50,8 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    path: Path = tmp_path_factory.mktemp("flowweb") / "demo.db"
-    db = Database(f"sqlite:///{path}")
-    demo.build(db, password=ADMIN_PASSWORD)
+def d(demo_copy: Callable[..., str]) -> Iterator[Demo]:
+    db = Database(demo_copy("sqlite", password=ADMIN_PASSWORD))  # as demo.build(db, password=…) leaves it
     client = TestClient(create_app(db))
     assert _login(client, "demo", ADMIN_PASSWORD).status_code == 303
     yield Demo(db, client)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from okrflow.api.app import create_app
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import catalog, demo, okr, tenancy
+from okrflow.services import catalog, okr, tenancy
 from okrflow.store.db import Database
 from okrflow.store.models_okr import CheckIn, KeyResult, Objective
 from okrflow.web.okr_routes import fmt_age, fmt_num, highlight
@@ -383,10 +383,9 @@ def test_formatting_helpers() -> None:
     assert str(highlight("Cart <b>", "cart")) == "<mark>Cart</mark> &lt;b&gt;"
 
 
-def test_demo_pages_render(tmp_path: Path) -> None:
+def test_demo_pages_render(demo_copy: Callable[..., str]) -> None:
     """The full demo (SQLite): every page answers, carries no inline code, and its charts have data."""
-    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
-    demo.build(db, password=ADMIN_PASSWORD)
+    db = Database(demo_copy("sqlite", password=ADMIN_PASSWORD))  # as demo.build(db, password=…) leaves it
     client = TestClient(create_app(db))
     assert _login(client, "demo", ADMIN_PASSWORD).status_code == 303
     with db.read() as s:

@@ -5,28 +5,26 @@ chart and the status change without a page load; screenshots of every page."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from okrflow.api.app import create_app
-from okrflow.services import demo
 from okrflow.store.db import Database
 from okrflow.store.models_okr import KeyResult, Objective
 from tests._browser import SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
+from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
-PASSWORD = "demo-browser-password"
+PASSWORD = ADMIN_PASSWORD  # the password of the session's shared demo template (conftest.demo_copy)
 
 
 @pytest.fixture
-def demo_db(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
-    demo.build(db, password=PASSWORD)
+def demo_db(demo_copy: Callable[..., str]) -> Iterator[Database]:
+    db = Database(demo_copy("sqlite", password=PASSWORD))  # as demo.build(db, password=PASSWORD) leaves it
     yield db
     db.dispose()
 

@@ -35,6 +35,7 @@ def test_edit_in_browser(browser: Any, db: Database, world: World) -> None:
         page.get_by_label("Password").fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{server}/okr")
+        page.wait_for_load_state()  # the URL is there before the scripts that bind the filters
 
         # filters swap the board and push the URL, without a page load
         page.evaluate("window.__okrflowMarker = 'same page'")

@@ -5,7 +5,7 @@ line and see the errors; the unaligned-work bars on /trace. Screenshots of each 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +14,22 @@ from sqlalchemy import func, select
 
 from okrflow.api.app import create_app
 from okrflow.domain.access import SYSTEM_ACTOR
-from okrflow.services import demo, sources
+from okrflow.services import sources
 from okrflow.store.db import Database
 from okrflow.store.models import Team
 from okrflow.store.models_work import WorkItem, WorkItemLink
 from tests._browser import SCREENSHOTS, PageWatch, live_server, offline_context, watch_page
+from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
-PASSWORD = "demo-browser-password"
+PASSWORD = ADMIN_PASSWORD  # the password of the session's shared demo template (conftest.demo_copy)
 
 
 @pytest.fixture
-def demo_db(tmp_path: Path) -> Iterator[Database]:
-    db = Database(f"sqlite:///{tmp_path / 'demo.db'}")
-    demo.build(db, password=PASSWORD)
+def demo_db(demo_copy: Callable[..., str]) -> Iterator[Database]:
+    db = Database(demo_copy("sqlite", password=PASSWORD))  # as demo.build(db, password=PASSWORD) leaves it
     with db.write() as s:
         payments = s.scalar(select(Team.id).where(Team.slug == "payments"))
         ws = s.scalar(select(Team.workspace_id).where(Team.id == payments))

@@ -47,8 +47,10 @@ def create_api(db: Database) -> FastAPI:
     )
     api.state.db = db
     problems.install(api)
+    # The routers' routes, built once at import, are shared by every app (including a router would build its
+    # routes again for each app). They hold no per-app state: a request finds its database on ``request.app``.
     for router in ROUTERS:
-        api.include_router(router)
+        api.router.routes.extend(router.routes)
     return api
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.resources import files
@@ -26,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 import okrflow
 from okrflow.domain.access import Actor, Permission
@@ -327,10 +329,28 @@ def _account_data(db: Database, ctx: Ctx) -> dict[str, Any]:
 # ------------------------------------------------------------------ routes
 
 
+_shared_routes: list[BaseRoute] = []
+_shared_routes_lock = threading.Lock()
+
+
 def install(app: FastAPI) -> None:
+    """Add the web UI to ``app``: its error handlers, and its routes.
+
+    The routes are built once per process and shared by every app: building them (FastAPI analyses every
+    endpoint's signature) costs far more than the rest of an app. They hold no per-app state; a request finds its
+    database and settings on ``request.app``, and the app's own error handlers and middleware apply."""
+    _install_error_handlers(app)
+    with _shared_routes_lock:
+        if not _shared_routes:
+            builder = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only collects the routes
+            _add_routes(builder)
+            _shared_routes.extend(builder.router.routes)
+    app.router.routes.extend(_shared_routes)
+
+
+def _add_routes(app: FastAPI) -> None:
     from okrflow.web import flow_routes, learning_routes, okr_routes, pilot_routes, work_routes
 
-    _install_error_handlers(app)
     okr_routes.install(app)
     work_routes.install(app)
     flow_routes.install(app)

@@ -50,7 +50,11 @@
   // Filters that apply on change (the form keeps a submit button inside <noscript>).
   document.addEventListener("change", function (event) {
     var form = event.target.closest && event.target.closest("form[data-autosubmit]");
-    if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); }
+    if (!form) { return; }
+    // A form HTMX has just swapped in is bound only when it settles (~20 ms later): bind it now, or this
+    // submit would load the whole page instead of swapping the part.
+    if (window.htmx && (form.hasAttribute("hx-get") || form.hasAttribute("hx-post"))) { window.htmx.process(form); }
+    form.requestSubmit ? form.requestSubmit() : form.submit();
   });
 
   // Keep a range slider and its number field in step (check-in confidence).
