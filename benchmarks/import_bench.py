@@ -1,15 +1,19 @@
-"""Import speed: Jira-shaped JSON pages → parse → one sync run, against a naive one-row-at-a-time ORM path.
+"""Import speed: Jira-shaped JSON pages → the Jira connector → one sync run, against a naive one-row-at-a-time ORM
+path.
 
     python benchmarks/import_bench.py [--items 100000] [--changes-per-item 10] [--naive-sample 2000]
                                       [--database-url URL]
 
 Generates ``--items`` issues shaped like Jira Cloud REST v3 search responses (``fields`` + ``changelog``
 with ``--changes-per-item`` status transitions each), in pages of 100 (``{"issues": [...], "nextPageToken": …}``)
-serialized to JSON text as if received over HTTP. Then times, separately and in total:
+serialized to JSON bytes as if received over HTTP, and serves them (with ``/status``) from an in-memory Jira: an
+``httpx.MockTransport`` behind the real ``JiraClient``. Then times, separately and in total, the two steps of
+``okrflow sync`` (``okrflow.services.sync.sync_source``):
 
-(a) parse: ``json.loads`` of every page + ``okrflow.connectors.jira.parser.parse_issue`` (default FieldConfig);
-(b) import: ``okrflow.services.imports.import_records`` — one run (validate, map, hash, bulk insert items and
-    history, link parents, audit);
+(a) parse: ``sync.read_jira`` — the search page by page, decoding every page and
+    ``okrflow.connectors.jira.parser.parse_issue`` for every issue (statuses named by id, the default);
+(b) import: ``sync.import_read`` → ``okrflow.services.imports.import_records`` — one run (validate, map, hash,
+    bulk insert items and history, link parents, audit, move the cursor);
 (c) re-import of the same records (idempotence: 0 created, all unchanged);
 (d) baseline in the same run: a naive ORM path — for a sample of ``--naive-sample`` parsed items, each
     ``WorkItem`` and each ``StatusChange`` is ``session.add()``-ed and ``session.flush()``-ed one by one inside
@@ -35,11 +39,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
-from okrflow.connectors.jira.parser import FieldConfig, parse_issue
+import httpx
+
 from okrflow.domain.access import SYSTEM_ACTOR
 from okrflow.domain.work import WorkRecord
-from okrflow.services import imports, setup, sources
+from okrflow.services import imports, setup, sources, sync
 from okrflow.store import migrate
 from okrflow.store.db import Database
 from okrflow.store.models_work import StatusChange, WorkItem
@@ -133,8 +139,8 @@ def synthetic_issue(i: int, per_item: int, rng: random.Random, t0: datetime) -> 
     }
 
 
-def synthetic_pages(n: int, per_item: int, seed: int = 1) -> list[str]:
-    """``n`` issues as Jira search-response pages of 100, each already JSON text."""
+def synthetic_pages(n: int, per_item: int, seed: int = 1) -> list[bytes]:
+    """``n`` issues as Jira search-response pages of 100, each already JSON bytes (a response body)."""
     rng = random.Random(seed)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     pages = []
@@ -145,15 +151,24 @@ def synthetic_pages(n: int, per_item: int, seed: int = 1) -> list[str]:
             page["nextPageToken"] = f"tok-{start + PAGE_SIZE}"
         else:
             page["isLast"] = True
-        pages.append(json.dumps(page))
+        pages.append(json.dumps(page).encode())
     return pages
 
 
-def parse_pages(pages: list[str]) -> list[WorkRecord]:
-    config = FieldConfig()
-    return [
-        parse_issue(issue, base_url=BASE_URL, config=config) for text in pages for issue in json.loads(text)["issues"]
-    ]
+def fake_jira(pages: list[bytes]) -> httpx.MockTransport:
+    """An in-memory Jira Cloud: ``/status`` and the search pages (by ``nextPageToken``)."""
+    statuses = json.dumps([status_obj(i) for i in range(len(FLOW))]).encode()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        if request.url.path == "/rest/api/3/status":
+            return httpx.Response(200, content=statuses, headers=headers)
+        if request.url.path == "/rest/api/3/search/jql":
+            token = parse_qs(request.url.query.decode()).get("nextPageToken", ["tok-0"])[0]
+            return httpx.Response(200, content=pages[int(token.removeprefix("tok-")) // PAGE_SIZE], headers=headers)
+        return httpx.Response(404, json={"errorMessages": [f"no {request.url.path}"]})
+
+    return httpx.MockTransport(handle)
 
 
 def naive_orm(db: Database, workspace_id: int, source_id: int, records: list[WorkRecord]) -> int:
@@ -210,7 +225,7 @@ def main() -> None:
         db, admin_username="bench", admin_password="bench-password", workspace_slug="bench", workspace_name="Bench"
     )
     with db.write() as s:
-        src = sources.create_source(s, SYSTEM_ACTOR, res.workspace_id, "bench", "jira")
+        src = sources.create_source(s, SYSTEM_ACTOR, res.workspace_id, "bench", "jira", base_url=BASE_URL)
         naive_src = sources.create_source(s, SYSTEM_ACTOR, res.workspace_id, "naive", "files")
 
     t = time.perf_counter()
@@ -218,17 +233,19 @@ def main() -> None:
     gen_s = time.perf_counter() - t
     mb = sum(len(p) for p in pages) / 1e6
 
+    transport = fake_jira(pages)
     load_before = os.getloadavg()
     t, c = time.perf_counter(), time.process_time()
-    records = parse_pages(pages)
+    read = sync.read_jira(db, SYSTEM_ACTOR, src.id, transport=transport, full=True)
     parse_s, parse_cpu = time.perf_counter() - t, time.process_time() - c
-    del pages
+    del pages, transport
+    records = read.fetched.records
     n_items = len(records)
     n_changes = sum(len(r.history) for r in records)
     assert n_items == args.items and n_changes == args.items * args.changes_per_item
 
     t, c = time.perf_counter(), time.process_time()
-    first = imports.import_records(db, SYSTEM_ACTOR, src.id, records)
+    first = sync.import_read(db, SYSTEM_ACTOR, src.id, read).imported
     import_s, import_cpu = time.perf_counter() - t, time.process_time() - c
     load_after = os.getloadavg()
     assert first.created == n_items and first.status_changes == n_changes, first
@@ -252,7 +269,7 @@ def main() -> None:
     )
     print(f"{'':22} {'seconds':>8}   {'items/s':>12} {'changes/s':>12}   {'CPU s':>7}")
     print(
-        f"parse (json + parser)  {parse_s:8.2f}   {rate(n_items, parse_s)} {rate(n_changes, parse_s)}   "
+        f"parse (fetch + parser) {parse_s:8.2f}   {rate(n_items, parse_s)} {rate(n_changes, parse_s)}   "
         f"{parse_cpu:7.2f}"
     )
     print(

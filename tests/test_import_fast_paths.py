@@ -260,15 +260,15 @@ def test_gc_pause_nests_and_restores_the_collector() -> None:
     import gc
 
     assert gc.isenabled()
-    with imports._gc_paused():
+    with imports.gc_paused():
         assert not gc.isenabled()
-        with imports._gc_paused():
+        with imports.gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
     gc.disable()
     try:
-        with imports._gc_paused():
+        with imports.gc_paused():
             pass
         assert not gc.isenabled()  # it was off before: it stays off
     finally:

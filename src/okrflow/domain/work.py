@@ -9,10 +9,11 @@ case-insensitively (Unicode case folding), so statuses in any language work ("å·
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, overload
 
 
 class Level(StrEnum):
@@ -288,6 +289,75 @@ class StatusChangeRecord:
     author: str = ""
 
 
+class StatusHistory(Sequence[StatusChangeRecord]):
+    """A status history kept as four columns (``at``, ``to_status``, ``from_status``, ``author``), not as one
+    object per change: what a connector builds for a million changes, read by the import column by column.
+
+    It is a sequence of :class:`StatusChangeRecord` (built on access) and equals the tuple of those records, so a
+    record's ``history`` reads the same whichever form it has."""
+
+    __slots__ = ("at", "author", "from_status", "to_status")
+
+    at: tuple[datetime, ...]
+    to_status: tuple[str, ...]
+    from_status: tuple[str, ...]
+    author: tuple[str, ...]
+
+    def __init__(
+        self, at: Iterable[datetime], to_status: Iterable[str], from_status: Iterable[str], author: Iterable[str]
+    ) -> None:
+        cols = (tuple(at), tuple(to_status), tuple(from_status), tuple(author))
+        if len({len(c) for c in cols}) > 1:
+            raise ValueError("the columns of a status history have one value per change each")
+        self.at, self.to_status, self.from_status, self.author = cols
+
+    @classmethod
+    def from_records(cls, records: Iterable[StatusChangeRecord]) -> StatusHistory:
+        rows = [(r.at, r.to_status, r.from_status, r.author) for r in records]
+        return cls(*zip(*rows, strict=True)) if rows else cls((), (), (), ())
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[datetime, str, str, str]]) -> StatusHistory:
+        """From ``(at, to_status, from_status, author)`` tuples."""
+        return cls(*zip(*rows, strict=True)) if rows else cls((), (), (), ())
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    @overload
+    def __getitem__(self, index: int) -> StatusChangeRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> StatusHistory: ...
+    def __getitem__(self, index: int | slice) -> StatusChangeRecord | StatusHistory:
+        if isinstance(index, slice):
+            return StatusHistory(self.at[index], self.to_status[index], self.from_status[index], self.author[index])
+        return StatusChangeRecord(self.at[index], self.to_status[index], self.from_status[index], self.author[index])
+
+    def __iter__(self) -> Iterator[StatusChangeRecord]:
+        return map(StatusChangeRecord, self.at, self.to_status, self.from_status, self.author)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StatusHistory):
+            return (self.at, self.to_status, self.from_status, self.author) == (
+                other.at,
+                other.to_status,
+                other.from_status,
+                other.author,
+            )
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))  # as the equal tuple of records hashes
+
+    def __repr__(self) -> str:
+        return f"StatusHistory({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StatusHistory, (self.at, self.to_status, self.from_status, self.author))
+
+
 @dataclass(frozen=True)
 class FieldChangeRecord:
     at: datetime
@@ -315,7 +385,7 @@ class WorkRecord:
     labels: tuple[str, ...] = ()
     story_points: float | None = None
     assignee: str | None = None
-    history: tuple[StatusChangeRecord, ...] = ()
+    history: tuple[StatusChangeRecord, ...] | StatusHistory = ()  # the parsers of big sources: columns
     field_changes: tuple[FieldChangeRecord, ...] = ()
     kr_refs: tuple[str, ...] = ()  # key results named by the source (e.g. an "OKR" field)
 

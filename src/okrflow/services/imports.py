@@ -15,18 +15,19 @@ from __future__ import annotations
 import gc
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, null, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from okrflow.domain.access import Actor, Permission
 from okrflow.domain.errors import InvalidInputError, NotFoundError, OkrflowError, PermissionDeniedError
-from okrflow.domain.work import WorkMapping, WorkRecord, check_mapping
+from okrflow.domain.work import StatusChangeRecord, StatusHistory, WorkMapping, WorkRecord, check_mapping
 from okrflow.services import audit
 from okrflow.services.sources import get_source, mapping_for
 from okrflow.store import bulk
@@ -47,7 +48,7 @@ _gc_resume = False
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a run builds and writes its rows (up to millions of tuples).
 
     It would walk every record and row again and again and find no cycle to free (reference counting frees
@@ -110,10 +111,32 @@ def content_hash(rec: WorkRecord) -> str:
         rec.story_points,
         rec.assignee,
         rec.kr_refs,
-        tuple([(h.at.timestamp(), h.to_status, h.from_status, h.author) for h in rec.history]),
+        _history_key(rec.history),
         tuple([(f.at.timestamp(), f.field, f.from_value, f.to_value, f.author) for f in rec.field_changes]),
     )
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_timestamp = datetime.timestamp
+
+
+def _history_key(history: tuple[StatusChangeRecord, ...] | StatusHistory) -> tuple[Any, ...]:
+    """``((at as a POSIX timestamp, to, from, author), …)``: the history's part of :func:`content_hash`."""
+    if type(history) is StatusHistory:  # columns: built at C speed, the same tuples
+        return tuple(
+            zip(map(_timestamp, history.at), history.to_status, history.from_status, history.author, strict=True)
+        )
+    return tuple([(h.at.timestamp(), h.to_status, h.from_status, h.author) for h in history])
+
+
+def history_columns(
+    history: tuple[StatusChangeRecord, ...] | StatusHistory,
+) -> tuple[Sequence[datetime], Sequence[str], Sequence[str], Sequence[str]]:
+    """``(at, to_status, from_status, author)`` columns of a history in either form."""
+    if type(history) is StatusHistory:
+        return history.at, history.to_status, history.from_status, history.author
+    h = StatusHistory.from_records(history)
+    return h.at, h.to_status, h.from_status, h.author
 
 
 def validate(records: list[WorkRecord]) -> list[str]:
@@ -236,7 +259,7 @@ def import_records(
             run_id=run_id,
         )
     try:
-        with _gc_paused(), db.write() as s:
+        with gc_paused(), db.write() as s:
             _write(s, actor, source_id, run_id, recs, result, progress, status_categories or {})
     except OkrflowError as exc:
         result.errors = [exc.message]
@@ -261,7 +284,11 @@ def _write(
 ) -> None:
     src = get_source(s, actor, source_id)
     mapping = mapping_for(src)
-    moves = {(h.to_status, h.from_status) for r in recs for h in r.history}
+    moves: set[tuple[str, str]] = set()
+    for r in recs:
+        if r.history:
+            _, to, frm, _ = history_columns(r.history)
+            moves.update(zip(to, frm, strict=True))
     report = check_mapping(
         mapping,
         {r.issue_type for r in recs},
@@ -337,7 +364,7 @@ def _write(
             progress("items", done, total)
     result.created, result.updated = len(new_rows), len(changed_rows)
     _write_history(s, touched, result, progress)
-    _link_parents(s, src.id)
+    _link_parents(s, src.id, run_id)
     if result.created or result.updated:
         src.cursor = result.cursor_after or src.cursor
     elif result.cursor_after:
@@ -401,13 +428,20 @@ def _write_history(
         }
     status_rows: list[tuple[Any, ...]] = []
     field_rows: list[tuple[Any, ...]] = []
+    # The histories of new items go in as columns (most of a big first run): item id, at, from, to, author.
+    new_cols: tuple[list[Any], list[Any], list[Any], list[Any], list[Any]] = ([], [], [], [], [])
+    col_ids, col_at, col_from, col_to, col_author = new_cols
     for item_id, rec, is_new in touched:
         history = rec.history
         if is_new and history:
             # A new item has nothing stored yet: without repeated events in the record, every change is new.
-            rows = [(item_id, h.at, h.from_status, h.to_status, h.author) for h in history]
-            if len({r[1:4] for r in rows}) == len(rows):
-                status_rows.extend(rows)
+            at, to, frm, author = history_columns(history)
+            if len(set(zip(at, frm, to, strict=True))) == len(at):
+                col_ids.extend(repeat(item_id, len(at)))
+                col_at.extend(at)
+                col_from.extend(frm)
+                col_to.extend(to)
+                col_author.extend(author)
                 history = ()
         seen: set[tuple[int, datetime, str, str]] = set()
         for h in history:
@@ -424,18 +458,26 @@ def _write_history(
             fseen.add(k)
             field_rows.append((item_id, fc.at, fc.field, fc.from_value, fc.to_value, fc.author))
     status_cols = ("work_item_id", "at", "from_status", "to_status", "author")
-    bulk.insert_rows(s, StatusChange.__table__, status_cols, status_rows)
-    progress("status changes", len(status_rows), len(status_rows))
+    if status_rows:  # the new events of changed items, and those of new items with a repeated event
+        for column, values in zip(new_cols, zip(*status_rows, strict=True), strict=True):
+            column.extend(values)
+    with bulk.deferred_constraints(s, StatusChange.__table__, len(col_ids)):  # PostgreSQL, a big first load
+        n_status = bulk.insert_columns(s, StatusChange.__table__, status_cols, new_cols)
+    progress("status changes", n_status, n_status)
     field_cols = ("work_item_id", "at", "field", "from_value", "to_value", "author")
     bulk.insert_rows(s, FieldChange.__table__, field_cols, field_rows)
-    result.status_changes = len(status_rows)
+    result.status_changes = n_status
     result.field_changes = len(field_rows)
 
 
-def _link_parents(s: Session, source_id: int) -> None:
+def _link_parents(s: Session, source_id: int, run_id: int) -> None:
     """Resolve ``parent_external_id`` to ``parent_id`` within the source, for rows where it changed.
 
-    One set-based UPDATE (the parent found through the (source, external id) index), not a statement per row."""
+    One set-based UPDATE (the parent found through the (source, external id) index), not a statement per row,
+    over the rows that can need it: those without a parent id but naming a parent (children stored before their
+    parent, in this run or an earlier one) and those this run updated. A new row got its parent id with its
+    insert whenever the parent was known; nothing else sets a work item's parent id, and a parent's deletion
+    sets its children's to NULL."""
     t = WorkItem.__table__
     parent = t.alias("parent")
     want = case(
@@ -444,9 +486,11 @@ def _link_parents(s: Session, source_id: int) -> None:
         .where(parent.c.source_id == source_id, parent.c.external_id == t.c.parent_external_id)
         .scalar_subquery(),
     )
+    waiting = and_(t.c.parent_id.is_(None), t.c.parent_external_id.is_not(None), t.c.parent_external_id != "")
+    updated_now = and_(t.c.last_run_id == run_id, t.c.version > 1)  # new rows of this run have version 1
     s.execute(
         update(t)
-        .where(t.c.source_id == source_id, t.c.parent_id.is_distinct_from(want))
+        .where(t.c.source_id == source_id, or_(waiting, updated_now), t.c.parent_id.is_distinct_from(want))
         .values(parent_id=want)
         .execution_options(synchronize_session=False)
     )

@@ -14,6 +14,7 @@ nothing else; the cursor does not move, so the next run reads the same window ag
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,7 +60,36 @@ def _fail_run(db: Database, actor: Actor, source_id: int, errors: list[str]) -> 
     return run_id
 
 
-def sync_source(
+@dataclass
+class JiraRead:
+    """What :func:`read_jira` read from a Jira source, ready for :func:`import_read`."""
+
+    source: str
+    fetched: jira.FetchResult
+    jql: str
+    cursor_before: str | None
+    started: float = field(default_factory=time.monotonic)
+
+
+YOUNG_GC_EVERY = 2000  # issues
+
+
+def _young_gc(progress: Progress | None) -> Progress:
+    """``progress``, and while the collector is paused for a fetch, a collection of the young generations every
+    ``YOUNG_GC_EVERY`` issues: a fetch can wait minutes on the network, and the cyclic garbage of other threads (a
+    web server's) is not left to pile up meanwhile; the work stays proportional to what is new, the parsed records
+    are not walked again and again."""
+
+    def tick(phase: str, done: int, total: int) -> None:
+        if done % YOUNG_GC_EVERY == 0:
+            gc.collect(1)
+        if progress is not None:
+            progress(phase, done, total)
+
+    return tick
+
+
+def read_jira(
     db: Database,
     actor: Actor,
     source_id: int,
@@ -68,10 +98,8 @@ def sync_source(
     progress: Progress | None = None,
     full: bool = False,
     sleep: Callable[[float], None] = time.sleep,
-) -> SyncResult:
-    """Run the source's connector and import what it read as one sync run (see the module docstring).
-
-    ``transport`` (an httpx transport) and ``sleep`` (the retry wait) are for tests."""
+) -> JiraRead:
+    """Steps 1–2 of a Jira sync: search and parse every issue (nothing is written but a failed run on errors)."""
     started = time.monotonic()
     with db.read() as s:
         src = get_source(s, actor, source_id)
@@ -89,14 +117,18 @@ def sync_source(
             )
         }
     try:
-        with JiraClient(
-            base_url,
-            credentials,
-            api=settings.api,
-            transport=transport,
-            page_size=settings.page_size,
-            sleep=sleep,
-        ) as client:
+        with (
+            JiraClient(
+                base_url,
+                credentials,
+                api=settings.api,
+                transport=transport,
+                page_size=settings.page_size,
+                sleep=sleep,
+            ) as client,
+            imports.gc_paused(),  # a million parsed changes: the collector would walk them again and again
+        ):
+            tick = _young_gc(progress)
             del credentials
             tz_name = settings.timezone
             cursor = None if full else jira.parse_cursor(cursor_before)
@@ -108,7 +140,7 @@ def sync_source(
                 jql,
                 config=settings.fields,
                 known_ids=known_ids,
-                progress=progress,
+                progress=tick,
                 use_status_ids=settings.history_status_names == "current",
             )
     except OkrflowError as exc:
@@ -122,7 +154,15 @@ def sync_source(
             errors=fetched.errors,
             run_id=run_id,
         )
-    previous = jira.parse_cursor(cursor_before)
+    return JiraRead(name, fetched, jql, cursor_before, started)
+
+
+def import_read(
+    db: Database, actor: Actor, source_id: int, read: JiraRead, *, progress: Progress | None = None
+) -> SyncResult:
+    """Step 3 of a Jira sync: import what :func:`read_jira` read as one run and move the cursor."""
+    fetched = read.fetched
+    previous = jira.parse_cursor(read.cursor_before)
     newest = max((t for t in (previous, fetched.max_updated) if t is not None), default=None)
     result = imports.import_records(
         db,
@@ -135,15 +175,32 @@ def sync_source(
         warnings=fetched.warnings,
     )
     return SyncResult(
-        source=name,
+        source=read.source,
         imported=result,
         fetched=len(fetched.records),
-        jql=jql,
-        cursor_before=cursor_before,
+        jql=read.jql,
+        cursor_before=read.cursor_before,
         requests=fetched.requests,
         warnings=fetched.warnings,
-        duration_seconds=round(time.monotonic() - started, 3),
+        duration_seconds=round(time.monotonic() - read.started, 3),
     )
+
+
+def sync_source(
+    db: Database,
+    actor: Actor,
+    source_id: int,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    progress: Progress | None = None,
+    full: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncResult:
+    """Run the source's connector and import what it read as one sync run (see the module docstring).
+
+    ``transport`` (an httpx transport) and ``sleep`` (the retry wait) are for tests."""
+    read = read_jira(db, actor, source_id, transport=transport, progress=progress, full=full, sleep=sleep)
+    return import_read(db, actor, source_id, read, progress=progress)
 
 
 def import_jira_csv(

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -21,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -45,6 +47,16 @@ class _Retryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+def loads(body: bytes | str) -> Any:
+    """A JSON response body → Python objects: orjson (several times faster on big search pages); what it refuses
+    but the standard library reads (NaN, Infinity, a byte-order mark) is read by the latter. One difference
+    stays: an integer beyond 64 bits comes back as a float (Jira sends ids as strings, estimates as numbers)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -222,7 +234,7 @@ class JiraClient:
         if code >= 300:
             raise OkrflowError(f"Jira answered HTTP {code} on GET {path}: {server_message(response)}")
         try:
-            return response.json()
+            return loads(response.content)
         except ValueError:
             raise UnavailableError(f"Jira answered GET {path} with a body that is not JSON") from None
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from okrflow.domain.work import FieldChangeRecord, StatusChangeRecord, WorkRecord
+from okrflow.domain.work import FieldChangeRecord, StatusHistory, WorkRecord
 
 DEFAULT_EPIC_LINK_FIELDS = ("customfield_10014",)
 DEFAULT_STORY_POINT_FIELDS = ("customfield_10016", "customfield_10026")
@@ -22,6 +22,7 @@ DEFAULT_KR_PATTERN = r"okr:(\S+)"
 DEFAULT_TRACKED_FIELDS = ("issuetype", "parent", "epic link", "sprint", "team")
 
 _fromisoformat = datetime.fromisoformat
+_jira_fixed = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}", re.ASCII).fullmatch
 _JIRA_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -32,20 +33,10 @@ class JiraParseError(ValueError):
 def _fast_jira_datetime(value: str) -> datetime | None:
     """Jira's own fixed format ``2024-01-05T10:15:30.000+0000`` → aware UTC, else ``None`` (use the slow path).
 
-    Every separator is checked here and ``fromisoformat`` checks every digit, so a string taken here is one the
-    regular expression of :func:`parse_jira_datetime` accepts too, with the same result (property-tested)."""
-    if (
-        len(value) == 28
-        and value[23] in "+-"
-        and value[10] == "T"
-        and value[4] == "-"
-        and value[7] == "-"
-        and value[13] == ":"
-        and value[16] == ":"
-        and value[19] == "."
-        and value.isascii()
-        and value[24:].isdigit()
-    ):
+    Every character is checked here (ASCII digits and separators) and ``fromisoformat`` checks the ranges, so a
+    string taken here is one the regular expression of :func:`parse_jira_datetime` accepts too, with the same
+    result (property-tested)."""
+    if _jira_fixed(value) is not None:
         try:
             return _fromisoformat(value).astimezone(UTC)
         except ValueError:
@@ -186,17 +177,24 @@ def _status_name(item: Mapping[str, Any], end: str, names: Mapping[str, str]) ->
 
 def _history(
     histories: Iterable[Mapping[str, Any]], config: FieldConfig, where: str, names: Mapping[str, str]
-) -> tuple[tuple[StatusChangeRecord, ...], tuple[FieldChangeRecord, ...]]:
+) -> tuple[StatusHistory, tuple[FieldChangeRecord, ...]]:
     # The hot loop of an import (a million changes): plain dicts, Jira's timestamp format and the common
-    # item shapes take fast paths; everything else goes the general way with the same result.
+    # item shapes take fast paths; everything else goes the general way with the same result. The status
+    # changes come out as columns (StatusHistory), not as an object per change.
     status: list[tuple[datetime, str, str, str]] = []  # (at, to, from, author), in changelog order
     changes: list[FieldChangeRecord] = []
     tracked = config.tracked_fields
     in_order = True
     last: datetime | None = None
+    fixed, fromiso, utc = _jira_fixed, _fromisoformat, UTC
     for h in histories:
         created = h.get("created")
-        at = _fast_jira_datetime(created) if type(created) is str else None
+        at = None
+        if type(created) is str and fixed(created) is not None:
+            try:
+                at = fromiso(created).astimezone(utc)
+            except ValueError:
+                at = None
         if at is None:
             try:
                 at = parse_jira_datetime(created)
@@ -218,7 +216,14 @@ def _history(
             fid = fid if type(fid) is str else str(fid or "")
             if fname == "status" or fid == "status":
                 if names:
-                    to, frm = _status_name(item, "to", names), _status_name(item, "from", names)
+                    sid = item.get("to")
+                    to = names.get(sid) if type(sid) is str else None
+                    if to is None:
+                        to = _status_name(item, "to", names)
+                    sid = item.get("from")
+                    frm = names.get(sid) if type(sid) is str else None
+                    if frm is None:
+                        frm = _status_name(item, "from", names)
                 else:
                     to, frm = item.get("toString"), item.get("fromString")
                     if type(to) is not str or "\x00" in to:
@@ -235,8 +240,7 @@ def _history(
                 )
     if not in_order:
         status.sort(key=_first)  # stable: same-instant changes keep their order
-    history = tuple([StatusChangeRecord(at, to, frm, author) for at, to, frm, author in status])
-    return history, tuple(sorted(changes, key=_at) if len(changes) > 1 else changes)
+    return StatusHistory.from_rows(status), tuple(sorted(changes, key=_at) if len(changes) > 1 else changes)
 
 
 def _first(row: tuple[datetime, str, str, str]) -> datetime:
