@@ -244,10 +244,12 @@ def schema(db) -> tuple[list[tuple[str, str]], list[str]]:
     return [tuple(c) for c in cons], list(idx)
 
 
+pg_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the deferral is PostgreSQL's alone
+
+
 @pytest.fixture
 def pg(db):
-    if db.backend != "postgresql":
-        pytest.skip("PostgreSQL only")
+    assert db.backend == "postgresql"
     return db
 
 
@@ -257,6 +259,7 @@ def small_bulk(monkeypatch):
     monkeypatch.setattr(bulk, "_PG_ROW_BYTES", 100_000)  # the shared test database keeps a few pages of old rows
 
 
+@pg_only
 def test_a_big_first_load_defers_and_restores_every_constraint_and_index(pg, admin_actor, source_id, small_bulk):
     before = schema(pg)
     assert any("FOREIGN KEY" in d for _, d in before[0]) and any("UNIQUE" in d for _, d in before[0])
@@ -292,6 +295,7 @@ def test_a_big_first_load_defers_and_restores_every_constraint_and_index(pg, adm
     assert seen == [False] and schema(pg) == before
 
 
+@pg_only
 def test_a_duplicate_fails_the_deferred_load_and_writes_nothing(pg, admin_actor, source_id, small_bulk):
     before = schema(pg)
     imports.import_records(pg, admin_actor, source_id, [WorkRecord("1", "Story", "Done", T0)])
@@ -311,6 +315,7 @@ def test_a_duplicate_fails_the_deferred_load_and_writes_nothing(pg, admin_actor,
         assert s.scalar(select(func.count()).select_from(StatusChange)) == 0
 
 
+@pg_only
 def test_a_dangling_key_fails_the_deferred_load(pg, admin_actor, source_id, small_bulk):
     before = schema(pg)
     with (
@@ -328,6 +333,7 @@ def test_a_dangling_key_fails_the_deferred_load(pg, admin_actor, source_id, smal
     assert schema(pg) == before
 
 
+@pg_only
 def test_the_deferred_load_steps_aside_when_another_session_holds_a_lock(
     pg, db_url, admin_actor, source_id, small_bulk
 ):
