@@ -220,6 +220,9 @@ def test_create_run_results_readout_evaluate_and_decide(world):
     assert evaluation["numbers"]["primary_p_value"] < 0.05
     assert evaluation["readout"]["units"] == {"control": 10000, "treatment": 10000}
     assert [e["id"] for e in call(world, "GET", f"/pilots/{pid}/evaluations").json()] == [evaluation["id"]]
+    (waiting,) = call(world, "GET", f"/workspaces/{ws}/pilots/awaiting-decision", role="viewer").json()
+    assert waiting["pilot"]["id"] == pid and waiting["recommended"] == "scale"
+    assert waiting["reason"] == "the exit rules recommend scale" and waiting["timebox_end"] == END.isoformat()
 
     # Decide as recommended: no rationale needed; the pilot moves to decided and the evidence is frozen.
     decision = {
@@ -239,6 +242,7 @@ def test_create_run_results_readout_evaluate_and_decide(world):
     assert d["evidence"]["readout"]["primary"]["variants"]["treatment"]["mean"] == pytest.approx(0.13)
     assert d["links"][0] == {"type": "pilot", "id": pid}
     assert call(world, "GET", f"/pilots/{pid}").json()["status"] == "decided"
+    assert call(world, "GET", f"/workspaces/{ws}/pilots/awaiting-decision").json() == []
 
 
 def test_an_override_needs_a_rationale(world):

@@ -46,6 +46,7 @@ ACTUAL = {"result": "partially", "observed_on": DAY}
 # fmt: off
 PILOTS_MATRIX: list[tuple[str, str, tuple[int, ...], dict[str, Any] | str | None]] = [
     ("GET",    W + "/pilots?status=running",                      READ,         None),
+    ("GET",    W + "/pilots/awaiting-decision",                   READ,         None),
     ("POST",   W + "/pilots",                                     TEAM_CREATE,
         {"key": "P-{i}", "title": "T", "problem": "P", "timebox_start": DAY, "timebox_end": DAY,
          "hypothesis": {"primary_metric": "m", "direction": "increase", "expected_effect": 0.1},

@@ -268,6 +268,7 @@ def test_openapi_document_lists_every_path(db) -> None:
         "/workspaces/{workspace_id}/flow/forecast": {"get"},
         "/workspaces/{workspace_id}/dora": {"get"},
         "/workspaces/{workspace_id}/pilots": {"get", "post"},
+        "/workspaces/{workspace_id}/pilots/awaiting-decision": {"get"},
         "/pilots/{pilot_id}": {"get", "patch"},
         "/pilots/{pilot_id}/transitions": {"post"},
         "/pilots/{pilot_id}/extend": {"post"},

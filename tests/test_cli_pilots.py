@@ -217,6 +217,10 @@ def test_pilot_from_the_example_through_results_evaluation_and_decisions(run, wo
     assert re.search(r"primary_improvement\s+│ 0\.3\s", evaluated)
     assert "okrflow decision record --pilot P-4 --action scale" in evaluated
     assert "latest recommendation: SCALE (2026-03-16 12:00)" in ok(run("pilot", "status", "P-4"))
+    waiting = ok(run("pilot", "list", "--awaiting-decision"))
+    assert "P-4" in waiting and "needs a decision: the exit rules recommend scale" in waiting
+    (w,) = json.loads(ok(run("pilot", "list", "--awaiting-decision", "--json")))
+    assert w["key"] == "P-4" and w["awaiting_decision"] == "the exit rules recommend scale"
 
     # decisions: an override needs a rationale; a concluding action moves the pilot
     refused = run("decision", "record", "--pilot", "P-4", "--action", "rollback", "--title", "Stop it",
@@ -236,6 +240,8 @@ def test_pilot_from_the_example_through_results_evaluation_and_decisions(run, wo
     assert "Recorded decision #1 Roll out express checkout (2026-03-16, decided by Hannah Schmidt)" in decided
     assert "pilot       P-4: SCALE — follows the recommendation (scale)" in decided
     assert "pilot P-4 moved running → decided" in decided and "review on   2026-06-01" in decided
+    assert json.loads(ok(run("pilot", "list", "--awaiting-decision", "--json"))) == []
+    assert "no pilot waits for a decision" in run("pilot", "list", "--awaiting-decision").stderr
     superseded = ok(run("decision", "supersede", 1, "--decision", "Scale to all EU buyers, returning or not",
             "--rationale", "Guests converted too", "--informed", "Marketing"))  # fmt: skip
     assert "Recorded decision #2 Roll out express checkout (2026-03-16), superseding #1" in superseded

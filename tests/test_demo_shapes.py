@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def demo_build(tmp_path_factory):
     from okrflow.store.db import Database
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
@@ -31,8 +31,30 @@ def built(tmp_path_factory):
     with db.read() as s:
         data = flow_data.load(s, 1)
         teams = {t.id: t.slug for t in s.scalars(select(Team))}
-    yield db, data, teams
+    yield db, data, teams, summary
     db.dispose()
+
+
+@pytest.fixture(scope="module")
+def built(demo_build):
+    return demo_build[:3]
+
+
+def test_the_summary_counts_what_the_briefing_counts(demo_build):
+    """The summary panel and the briefing under it name the same number of key results (the work step adds one
+    on a flow metric after the OKRs are built)."""
+    from okrflow.domain.access import SYSTEM_ACTOR
+    from okrflow.services import briefing
+    from okrflow.store.models_okr import KeyResult
+
+    db, _data, _teams, summary = demo_build
+    with db.read() as s:
+        assert summary.key_results == s.scalar(select(func.count()).select_from(KeyResult))
+        lines = briefing.headlines(s, SYSTEM_ACTOR, 1, now=NOW)
+    assert any(
+        line.endswith(f"of {summary.key_results} key results are forecast to miss their target") for line in lines
+    )
+    assert not any("(s)" in line for line in lines)
 
 
 def test_testing_holds_the_most_waiting_time(built):

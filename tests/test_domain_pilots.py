@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -434,3 +434,27 @@ def test_rule_settings_are_type_checked_when_parsed(config: dict[str, object], m
         {"extend_when": {"by_days": 7, "up_to_days": 14}},
     ]
     assert parse_rules(fine)[1] == ScaleWhen(primary_lift_at_least=0, p_below=0.05)
+
+
+@given(
+    start=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 1, 1)),
+    length=st.integers(0, 120),
+    extended=st.integers(0, 60),
+    offset=st.integers(-30, 240),
+)
+def test_days_left_count_today_and_reach_zero_when_the_timebox_is_over(
+    start: date, length: int, extended: int, offset: int
+) -> None:
+    tb = Timebox(start, start + timedelta(days=length), extended)
+    today = start + timedelta(days=offset)
+    left = tb.days_left(today)
+    text, tone = tb.status(today)
+    if tb.is_over(today):
+        assert left == 0 and tone == "over" and text.startswith("ended ")
+    elif today < start:
+        assert left == length + extended + 1 and tone == "future"
+    else:
+        # today and the days after it up to the (extended) end: on the day before the end, 2 days are left
+        assert left == (tb.effective_end - today).days + 1 >= 1
+        assert text == ("last day" if left == 1 else f"{left} days left")
+        assert left == tb.days_left(today + timedelta(days=1)) + 1

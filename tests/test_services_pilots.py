@@ -12,7 +12,7 @@ from okrflow.domain.errors import ConflictError, InvalidInputError, PermissionDe
 from okrflow.domain.work import WorkRecord
 from okrflow.services import auth, decisions, imports, okr, pilots, sources, tenancy
 from okrflow.store.models import AuditEntry, User
-from okrflow.store.models_pilots import Decision, PilotEvaluation, PilotResult
+from okrflow.store.models_pilots import Decision, Pilot, PilotEvaluation, PilotResult
 from okrflow.store.models_work import WorkItem
 
 START = date(2026, 3, 2)
@@ -282,6 +282,36 @@ def test_evaluate_without_data_and_after_the_timebox(db, world):
         pilots.record_results(s, world["actor"], p.id, two_days(500, 505, 200.0))
         rec = pilots.evaluate(s, world["actor"], p.id, END + timedelta(days=2)).recommendation
     assert rec.action.value == "stop" and "without a clear signal" in rec.reason
+
+
+def test_pilots_awaiting_a_decision(db, world):
+    """Running pilots whose latest evaluation says anything but continue, or whose timebox (with extensions) is
+    over; drafts and the others are not listed."""
+    scaling = running_pilot(db, world, two_days(500, 650, 201.0), key="P-1")
+    quiet = running_pilot(db, world, two_days(500, 505, 200.0), key="P-2")
+    with db.write() as s:
+        make_pilot(s, world, key="P-3")  # a draft
+        pilots.evaluate(s, world["actor"], scaling.id, DURING)
+        pilots.evaluate(s, world["actor"], quiet.id, DURING)
+    with db.read() as s:
+        waiting = pilots.awaiting_decision(s, world["actor"], world["ws"], DURING)
+        assert [(w.pilot.key, w.recommended, w.reason) for w in waiting] == [
+            ("P-1", "scale", "the exit rules recommend scale")
+        ]
+        after = pilots.awaiting_decision(s, world["actor"], world["ws"], END + timedelta(days=1))
+        assert [(w.pilot.key, w.recommended) for w in after] == [("P-1", "scale"), ("P-2", "continue")]
+        assert after[1].reason == f"the timebox ended on {END.isoformat()}; evaluate it and decide"
+        assert after[1].timebox_end == END
+    with db.write() as s:
+        pilots.extend_timebox(s, world["actor"], s.get(Pilot, quiet.id), 7)
+    with db.read() as s:
+        after = pilots.awaiting_decision(s, world["actor"], world["ws"], END + timedelta(days=1))
+        assert [w.pilot.key for w in after] == ["P-1"]
+        assert pilots.awaiting_decision(s, world["actor"], world["ws"], END + timedelta(days=8))[1].pilot.key == "P-2"
+    with db.write() as s:
+        decide(s, world, pilot_id=scaling.id, action="scale")
+    with db.read() as s:  # decided: no longer waiting
+        assert [w.pilot.key for w in pilots.awaiting_decision(s, world["actor"], world["ws"], DURING)] == []
 
 
 def test_viewer_reads_but_cannot_write(db, world, admin_setup):

@@ -19,7 +19,7 @@ from okrflow.api.app import create_app
 from okrflow.domain import pilots as dp
 from okrflow.domain.access import SYSTEM_ACTOR
 from okrflow.domain.work import WorkRecord
-from okrflow.services import decisions, imports, okr, pilots, sources, tenancy
+from okrflow.services import decisions, imports, okr, pilots, retros, sources, tenancy
 from okrflow.store.db import Database
 from okrflow.store.models import AuditEntry
 from okrflow.store.models_pilots import Decision, Pilot, PilotEvaluation
@@ -215,10 +215,11 @@ def test_formatting_helpers() -> None:
     assert hypothesis_sentence(h) == "Cut step drop off by 15% in four weeks"
     tb = h.timebox
     assert timebox_status(tb, date(2026, 3, 1)) == ("starts in 1 day", "future")
-    assert timebox_status(tb, date(2026, 3, 19)) == ("10 days left", "on")
+    assert timebox_status(tb, date(2026, 3, 19)) == ("11 days left", "on")  # counting today, as the CLI
     assert timebox_status(tb, date(2026, 3, 29)) == ("last day", "soon")
     assert timebox_status(tb, date(2026, 4, 2)) == ("ended 4 days ago", "over")
-    assert timebox_status(tb.extended(7), date(2026, 4, 2)) == ("3 days left", "soon")
+    assert timebox_status(tb, date(2026, 3, 28)) == ("2 days left", "soon")
+    assert timebox_status(tb.extended(7), date(2026, 4, 2)) == ("4 days left", "soon")
     assert timebox_status(tb, date(2026, 3, 5), started=False) == ("planned start passed 3 days ago", "soon")
     assert _parse_effect("15%") == pytest.approx(0.15) and _parse_effect("0,02") == 0.02 and _parse_effect("x") is None
     assert _parse_split("50/50") == {"control": 50.0, "treatment": 50.0}
@@ -313,7 +314,7 @@ def test_the_one_page_pilot(db: Database, admin: TestClient, world: PilotWorld) 
     assert "improvement" in text and "confidence interval" in text and "Not evaluated yet" in text
     # lifecycle and decision controls for a contributor; the action preselected with the recommendation
     assert 'data-testid="evaluate"' in html and "Record decision" in html
-    assert "13 days left" in text
+    assert "14 days left"  # today and the 13 after it in text
     assert re.search(r'<option value="scale" selected>scale \(recommended\)', html)
     assert "/transition" not in html  # running → decided happens by a decision
     draft = admin.get("/pilots/P-2").text
@@ -601,3 +602,42 @@ def test_decision_page_frozen_evidence_and_supersede(
         resp = getattr(admin, method)(path, headers={"X-CSRF-Token": token})
         assert resp.status_code in (404, 405), (method, path)
     assert _count(db, Decision) == 2
+
+
+def test_home_lists_what_needs_a_decision_or_a_review(db: Database, viewer: TestClient, world: PilotWorld) -> None:
+    def attention() -> str:
+        html = viewer.get("/").text
+        start = html.index('data-testid="attention"')
+        return html[start : html.index("</section>", start)]
+
+    quiet = attention()
+    assert 'data-testid="attention-count">0<' in quiet and "Nothing waits" in quiet
+    today = datetime.now(UTC).date()
+    with db.write() as s:
+        pilots.evaluate(s, SYSTEM_ACTOR, world.running_id, datetime.now(UTC))  # the rules recommend scale
+        retro = retros.create_retro(
+            s, SYSTEM_ACTOR, world.workspace_id, {"kind": "retrospective", "title": "Sprint 12", "held_on": today}
+        )
+        retros.add_action(
+            s,
+            SYSTEM_ACTOR,
+            retro.id,
+            {
+                "title": "Page the on-call on SLO burn",
+                "owner_person_id": world.owner_id,
+                "due_on": today - timedelta(days=3),
+            },
+        )
+    _decide(
+        db,
+        world,
+        title="Keep the old flow for B2B",
+        decided_on=today - timedelta(days=30),
+        review_on=today - timedelta(days=1),
+    )
+    card = attention()
+    assert 'data-testid="attention-count">3<' in card
+    assert 'href="/pilots/P-1"' in card and "recommends" in card and ">scale<" in card
+    assert "1 decision due for review" in _text(card) and "Keep the old flow for B2B" in card
+    assert "1 action item overdue" in _text(card) and "Page the on-call on SLO burn" in card and "3 days late" in card
+    assert "outcome review" not in card  # nothing delivered is due

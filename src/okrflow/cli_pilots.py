@@ -524,31 +524,29 @@ def _timebox_text(tb: dp.Timebox, today: date) -> str:
     length = (end - tb.start).days + 1
     extended = f", {tb.extended_days} of them extended" if tb.extended_days else ""
     text = f"{tb.start} → {end} ({_plural(length, 'day')}{extended})"
-    if today < tb.start:
-        return f"{text} · starts in {_plural((tb.start - today).days, 'day')}"
-    if today > end:
-        return f"{text} · over since {end} ({_plural((today - end).days, 'day')} ago)"
-    left = (end - today).days + 1
-    return f"{text} · day {(today - tb.start).days + 1} of {length} · {_plural(left, 'day')} left"
-
-
-def _days_left(tb: dp.Timebox, today: date) -> str:
-    end = tb.effective_end
-    if today < tb.start:
-        return f"starts in {_plural((tb.start - today).days, 'day')}"
-    if today > end:
-        return "over"
-    return f"{_plural((end - today).days + 1, 'day')} left"
+    said, _tone = tb.status(today)
+    if today < tb.start or tb.is_over(today):
+        return f"{text} · {said}"
+    return f"{text} · day {(today - tb.start).days + 1} of {length} · {said}"
 
 
 @pilot_app.command("list")
 def pilot_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only draft, running, decided or closed pilots.")] = None,
+    awaiting_decision: Annotated[
+        bool,
+        typer.Option(
+            "--awaiting-decision",
+            help="Only running pilots waiting for a decision: the latest evaluation recommends anything but "
+            "continue, or the timebox is over.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """The pilots of the workspace: status, owner, team, timebox with days left, the latest recommendation."""
+    """The pilots of the workspace: status, owner, team, timebox with days left, the latest recommendation, and
+    why it waits for a decision."""
     from okrflow.services import pilots
     from okrflow.store.models import Team
 
@@ -557,8 +555,11 @@ def pilot_list(
     db = _state(ctx).db()
     with db.read() as s:
         ws = _workspace(s, actor, workspace)
+        waiting = {w.pilot.id: w.reason for w in pilots.awaiting_decision(s, actor, ws.id, today)}
         rows: list[dict[str, Any]] = []
         for p in pilots.list_pilots(s, actor, ws.id, status=status.strip() if status else None):
+            if awaiting_decision and p.id not in waiting:
+                continue
             tb = pilots.spec_of(s, p).record.hypothesis.timebox
             latest = pilots.latest_evaluation(s, actor, p.id)
             team = s.get(Team, p.team_id) if p.team_id else None
@@ -572,9 +573,12 @@ def pilot_list(
                     "team": team.slug if team else None,
                     "timebox_start": tb.start,
                     "timebox_end": tb.effective_end,
-                    "days_left": _days_left(tb, today) if p.status in ("draft", "running") else None,
+                    "days_left": tb.status(today, started=p.status != "draft")[0]
+                    if p.status in ("draft", "running")
+                    else None,
                     "latest_recommendation": latest.action if latest else None,
                     "evaluated_at": latest.at if latest else None,
+                    "awaiting_decision": waiting.get(p.id),
                 }
             )
     if as_json:
@@ -590,13 +594,24 @@ def pilot_list(
             escape(r["team"] or "-"),
             f"{r['timebox_start']} → {r['timebox_end']}",
             r["days_left"] or "-",
-            f"{_action(r['latest_recommendation'])} ({_fmt_time(r['evaluated_at'])})"
-            if r["latest_recommendation"]
-            else "[dim]not evaluated[/dim]",
+            (
+                f"{_action(r['latest_recommendation'])} ({_fmt_time(r['evaluated_at'])})"
+                if r["latest_recommendation"]
+                else "[dim]not evaluated[/dim]"
+            )
+            + (
+                f"\n[bold red]needs a decision:[/bold red] {escape(r['awaiting_decision'])}"
+                if r["awaiting_decision"]
+                else ""
+            ),
         )
     _print_table(table)
     if not rows:
-        err.print("no pilots yet; create one with `okrflow pilot create --file pilot.yaml`")
+        err.print(
+            "no pilot waits for a decision"
+            if awaiting_decision
+            else "no pilots yet; create one with `okrflow pilot create --file pilot.yaml`"
+        )
 
 
 def _owner_name(session: Any, person_id: int | None) -> str | None:
@@ -1008,9 +1023,7 @@ def pilot_status(
                     "end": h.timebox.end,
                     "effective_end": h.timebox.effective_end,
                     "extended_days": h.timebox.extended_days,
-                    "days_left": max(0, (h.timebox.effective_end - today).days + 1)
-                    if today >= h.timebox.start
-                    else None,
+                    "days_left": h.timebox.days_left(today) if today >= h.timebox.start else None,
                     "over": h.timebox.is_over(today),
                 },
                 "ninety_days": [

@@ -254,6 +254,14 @@ class PilotRead(_VersionedRead):
     work_item_id: int | None
 
 
+class AwaitingDecisionRead(BaseModel):
+    pilot: PilotRead
+    recommended: str | None = Field(description="The latest stored evaluation's action; null if never evaluated.")
+    evaluated_at: datetime | None
+    timebox_end: date | None = Field(description="The end with the extensions granted so far.")
+    reason: str = Field(description="Why it waits: the recommendation, or the timebox that ended.")
+
+
 class TransitionIn(_Body):
     to: PilotStatusName = Field(description="draft → running → decided → closed; a draft may be closed.")
 

@@ -102,8 +102,29 @@ class Timebox:
     def is_over(self, today: date) -> bool:
         return today > self.effective_end
 
+    def days_left(self, today: date) -> int:
+        """Days left counting today (the last day is 1 left, an ended timebox 0); before the start, all of them."""
+        return max(0, (self.effective_end - max(today, self.start)).days + 1)
+
+    def status(self, today: date, *, started: bool = True) -> tuple[str, str]:
+        """(text, tone) relative to today — "starts in N days", "N days left" (counting today), "last day",
+        "ended N days ago"; for a pilot not started yet (a draft) only whether its planned start is ahead or
+        passed. The tone is one of future, on, soon, over. The web and the CLI say the same."""
+        if today < self.start:
+            return f"starts in {_days((self.start - today).days)}", "future"
+        if not started:
+            return f"planned start passed {_days((today - self.start).days)} ago", "soon"
+        if self.is_over(today):
+            return f"ended {_days((today - self.effective_end).days)} ago", "over"
+        left = self.days_left(today)
+        return ("last day", "soon") if left == 1 else (f"{_days(left)} left", "soon" if left <= 4 else "on")
+
     def extended(self, days: int) -> Timebox:
         return Timebox(self.start, self.end, self.extended_days + days)
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ def headlines(session: Session, actor: Actor, workspace_id: int, now: datetime |
         out.append("off track: " + "; ".join(k.kr.title for k in off[:3]))
     due = okr.checkins_due(session, actor, workspace_id, now=now)
     if due:
-        out.append(f"{len(due)} key result(s) without a check-in for more than a week")
+        out.append(f"{_count(len(due), 'key result')} without a check-in for more than a week")
     vsm = flow.value_stream(session, actor, workspace_id, now=now).map
     if vsm.bottleneck:
         out.append(f"flow bottleneck (largest share of waiting time, last 90 days): {vsm.bottleneck}")
     aging = flow.aging(session, actor, workspace_id, now=now)
     if aging.waste:
-        out.append(f"{aging.waste} item(s) in progress for more than 90 days")
+        out.append(f"{_count(aging.waste, 'item')} in progress for more than 90 days")
     quarter = okr.current_period(session, workspace_id, now.date())
     if quarter is not None:
         shares = traceability.unaligned_share(session, actor, workspace_id, quarter.id, now=now)
@@ -51,3 +51,7 @@ def headlines(session: Session, actor: Actor, workspace_id: int, now: datetime |
     if levels:
         out.append("DORA deployment frequency: " + ", ".join(levels))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from okrflow.domain.access import SYSTEM_ACTOR, Actor, Role
 from okrflow.domain.errors import ConflictError
@@ -18,6 +18,7 @@ from okrflow.services import demo_okr, demo_pilots, demo_work, tenancy
 from okrflow.store import migrate
 from okrflow.store.db import Database
 from okrflow.store.models import User, Workspace
+from okrflow.store.models_okr import CheckIn, KeyResult, Objective
 
 DEMO_SLUG = "northwind"
 DEMO_NAME = "Northwind Commerce"
@@ -175,6 +176,27 @@ def build(
     okr_summary = demo_okr.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
     work_summary = demo_work.build(db, ws.id, team_ids, actor=actor, now=now, scale=work_scale())
     pilot_summary = demo_pilots.build(db, ws.id, team_ids, person_ids, actor=actor, now=now)
+    with db.read() as s:  # counted at the end: the work step adds a key result on a flow metric
+        okr_summary["objectives"] = (
+            s.scalar(select(func.count(Objective.id)).where(Objective.workspace_id == ws.id)) or 0
+        )
+        okr_summary["key_results"] = (
+            s.scalar(
+                select(func.count(KeyResult.id))
+                .join(Objective, KeyResult.objective_id == Objective.id)
+                .where(Objective.workspace_id == ws.id)
+            )
+            or 0
+        )
+        okr_summary["checkins"] = (
+            s.scalar(
+                select(func.count(CheckIn.id))
+                .join(KeyResult, CheckIn.key_result_id == KeyResult.id)
+                .join(Objective, KeyResult.objective_id == Objective.id)
+                .where(Objective.workspace_id == ws.id)
+            )
+            or 0
+        )
     return DemoSummary(
         workspace_slug=DEMO_SLUG,
         workspace_name=DEMO_NAME,

@@ -21,7 +21,7 @@ import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -1243,6 +1243,51 @@ def latest_evaluation(session: Session, actor: Actor, pilot_id: int) -> PilotEva
         .order_by(PilotEvaluation.at.desc(), PilotEvaluation.id.desc())
         .limit(1)
     )
+
+
+@dataclass(frozen=True)
+class AwaitingDecision:
+    """A running pilot that waits for a person to decide: its exit rules recommend something other than
+    continuing, or its timebox (with the extensions granted) is over."""
+
+    pilot: Pilot
+    recommended: str | None  # the latest stored evaluation's action, None if never evaluated
+    evaluated_at: datetime | None
+    timebox_end: date | None  # with the extensions granted
+    reason: str
+
+
+def awaiting_decision(
+    session: Session, actor: Actor, workspace_id: int, now: date | datetime
+) -> list[AwaitingDecision]:
+    """Running pilots that need a decision, by the latest stored evaluation (not evaluated afresh: cheap enough for
+    a home page), those whose timebox ended first."""
+    today = now.date() if isinstance(now, datetime) else now
+    running = list_pilots(session, actor, workspace_id, status=dp.PilotStatus.RUNNING.value)
+    latest: dict[int, PilotEvaluation] = {}
+    if running:
+        for ev in session.scalars(
+            select(PilotEvaluation)
+            .where(PilotEvaluation.pilot_id.in_([p.id for p in running]))
+            .order_by(PilotEvaluation.at, PilotEvaluation.id)
+        ):
+            latest[ev.pilot_id] = ev  # the last one wins
+    out: list[AwaitingDecision] = []
+    for p in running:
+        ev = latest.get(p.id)
+        end = (
+            p.timebox_end + timedelta(days=int((p.hypothesis or {}).get("extended_days") or 0))
+            if p.timebox_end
+            else None
+        )
+        if ev is not None and ev.action != dp.Action.CONTINUE.value:
+            reason = f"the exit rules recommend {ev.action}"
+        elif end is not None and today > end:
+            reason = f"the timebox ended on {end.isoformat()}; evaluate it and decide"
+        else:
+            continue
+        out.append(AwaitingDecision(p, ev.action if ev else None, ev.at if ev else None, end, reason))
+    return sorted(out, key=lambda a: (a.timebox_end or date.max, a.pilot.id))
 
 
 def evaluations(session: Session, actor: Actor, pilot_id: int) -> list[PilotEvaluation]:

@@ -35,7 +35,7 @@ from okrflow.domain import pilots as dp
 from okrflow.domain.access import Permission
 from okrflow.domain.errors import InvalidInputError, NotFoundError, OkrflowError, PermissionDeniedError
 from okrflow.domain.okr import Direction
-from okrflow.services import decisions, pilots, tenancy
+from okrflow.services import decisions, outcomes, pilots, retros, tenancy
 from okrflow.store.models import Person, Team, Workspace
 from okrflow.store.models_okr import KeyResult, Objective
 from okrflow.store.models_pilots import Decision, Pilot
@@ -202,17 +202,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def timebox_status(timebox: dp.Timebox, today: date, *, started: bool = True) -> tuple[str, str]:
-    """(text, tone) of a timebox relative to today: starts in / N days left / last day / ended N days ago; for a
-    pilot not started yet (a draft) only whether its planned start is ahead or passed."""
-    end = timebox.effective_end
-    if today < timebox.start:
-        return f"starts in {_plural((timebox.start - today).days, 'day')}", "future"
-    if not started:
-        return f"planned start passed {_plural((today - timebox.start).days, 'day')} ago", "soon"
-    if today > end:
-        return f"ended {_plural((today - end).days, 'day')} ago", "over"
-    left = (end - today).days
-    return ("last day", "soon") if left == 0 else (f"{_plural(left, 'day')} left", "soon" if left <= 3 else "on")
+    """(text, tone) of a timebox relative to today: :meth:`okrflow.domain.pilots.Timebox.status`."""
+    return timebox.status(today, started=started)
 
 
 def _duration(days: int) -> str:
@@ -1083,6 +1074,24 @@ def _can_supersede(session: Session, ctx: Ctx, ws: Workspace, d: Decision) -> bo
         elif kind == "work_item" and (item := session.get(WorkItem, ident)) is not None:
             teams.add(item.team_id)
     return any(_can_write(ctx, ws, t) for t in teams or {None})
+
+
+def home_attention(session: Session, ctx: Ctx, ws: Workspace) -> dict[str, Any]:
+    """The home page's "needs a decision or a review" card: running pilots waiting for a decision, decisions
+    whose review date has come, delivered work whose outcome review is due, and overdue action items."""
+    now = _now()
+    waiting = pilots.awaiting_decision(session, ctx.actor, ws.id, now)
+    reviews = decisions.decisions_due_for_review(session, ctx.actor, ws.id, now)
+    outcomes_due = outcomes.outcome_reviews_due(session, ctx.actor, ws.id, now)
+    overdue = retros.overdue_actions(session, ctx.actor, ws.id, now)
+    return {
+        "pilots": waiting,
+        "reviews": reviews,
+        "outcomes_due": outcomes_due,
+        "overdue": overdue,
+        "total": len(waiting) + len(reviews) + len(outcomes_due) + len(overdue),
+        "today": now.date(),
+    }
 
 
 # ------------------------------------------------------------------ routes

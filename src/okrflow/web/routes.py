@@ -430,7 +430,8 @@ def _add_routes(app: FastAPI) -> None:
         with _db(request).read() as s:
             okrs = okr_routes.home_okr_summary(s, ctx, ctx.workspace)
             work = work_routes.home_work_summary(s, ctx, ctx.workspace)
-        return render(request, "home.html", ctx, counts=counts, okrs=okrs, work=work, nav="home")
+            attention = pilot_routes.home_attention(s, ctx, ctx.workspace)
+        return render(request, "home.html", ctx, counts=counts, okrs=okrs, work=work, attention=attention, nav="home")
 
     # ---------------------------------------------------------------- teams
 

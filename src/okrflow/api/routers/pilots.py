@@ -31,6 +31,7 @@ from okrflow.api.deps import (
 from okrflow.api.routers.decisions import decision_read, plain_json
 from okrflow.api.schemas_okr import finite
 from okrflow.api.schemas_pilots import (
+    AwaitingDecisionRead,
     BayesianRead,
     ComparisonRead,
     DecisionRead,
@@ -97,6 +98,28 @@ def list_pilots(
 ) -> list[PilotRead]:
     found = pilots.list_pilots(session, actor, workspace_id, status=status)
     return [pilot_read(p) for p in page.apply(response, found)]
+
+
+@router.get(
+    "/workspaces/{workspace_id}/pilots/awaiting-decision",
+    response_model=list[AwaitingDecisionRead],
+    summary="Running pilots waiting for a decision: the latest stored evaluation recommends anything but continue, "
+    "or the timebox (with extensions) is over; those whose timebox ends first first",
+)
+def pilots_awaiting_decision(
+    workspace_id: PathId, actor: CurrentActor, session: ReadSession, page: Paging, response: Response
+) -> list[AwaitingDecisionRead]:
+    waiting = pilots.awaiting_decision(session, actor, workspace_id, _now())
+    return [
+        AwaitingDecisionRead(
+            pilot=pilot_read(w.pilot),
+            recommended=w.recommended,
+            evaluated_at=w.evaluated_at,
+            timebox_end=w.timebox_end,
+            reason=w.reason,
+        )
+        for w in page.apply(response, waiting)
+    ]
 
 
 @router.post(
