@@ -6,7 +6,8 @@ a list is filtered (``since`` / ``updated_after``, ``environment``), sorted (``s
 or ``order_by=updated_at`` + ``sort``) and paged (``per_page`` / ``page``) with ``Link`` headers (and GitLab's
 ``X-Next-Page`` family). GitHub style answers carry an ETag and honour ``If-None-Match`` with a 304, plus the
 ``x-ratelimit-*`` headers. Scripted answers (``script``) are served first, to make 429s, 403 rate limits and
-the like. Every request is logged with its headers.
+the like. Every request is logged with its headers. ``github_repository`` and ``gitlab_project`` build the
+repository and project documents of the two APIs' reference examples.
 """
 
 from __future__ import annotations
@@ -27,6 +28,94 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def load(kind: str, name: str) -> Any:
     return json.loads((FIXTURES / kind / name).read_text(encoding="utf-8"))
+
+
+def github_repository(full_name: str, *, private: bool = True, default_branch: str = "main") -> dict[str, Any]:
+    """``GET /repos/{owner}/{repo}`` as in the example of GitHub's REST docs (the fields a client reads, and
+    enough of the rest to look the part), for ``FakeGitApi(routes={f"/repos/{full_name}": …})``."""
+    owner, name = full_name.split("/")
+    api = f"https://api.github.com/repos/{full_name}"
+    return {
+        "id": 1296269,
+        "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",
+        "name": name,
+        "full_name": full_name,
+        "owner": {"login": owner, "id": 1, "type": "Organization", "site_admin": False},
+        "private": private,
+        "html_url": f"https://github.com/{full_name}",
+        "description": "This your first repo!",
+        "fork": False,
+        "url": api,
+        "issues_url": api + "/issues{/number}",
+        "pulls_url": api + "/pulls{/number}",
+        "deployments_url": api + "/deployments",
+        "homepage": "https://github.com",
+        "language": None,
+        "forks_count": 9,
+        "stargazers_count": 80,
+        "watchers_count": 80,
+        "size": 108,
+        "default_branch": default_branch,
+        "open_issues_count": 0,
+        "is_template": False,
+        "topics": ["octocat", "atom", "electron", "api"],
+        "has_issues": True,
+        "has_projects": True,
+        "has_wiki": True,
+        "has_pages": False,
+        "has_downloads": True,
+        "archived": False,
+        "disabled": False,
+        "visibility": "private" if private else "public",
+        "pushed_at": "2011-01-26T19:06:43Z",
+        "created_at": "2011-01-26T19:01:12Z",
+        "updated_at": "2011-01-26T19:14:43Z",
+        "permissions": {"admin": False, "push": False, "pull": True},
+        "allow_forking": True,
+        "subscribers_count": 42,
+        "network_count": 0,
+    }
+
+
+def gitlab_project(path_with_namespace: str, *, project_id: int = 4, visibility: str = "private") -> dict[str, Any]:
+    """``GET /projects/:id`` as in the example of GitLab's REST docs (trimmed), for
+    ``FakeGitApi(style="gitlab", prefix="/api/v4", routes={"/projects/<url-encoded path>": …})``."""
+    namespace, _, name = path_with_namespace.rpartition("/")
+    web = f"https://gitlab.example.com/{path_with_namespace}"
+    return {
+        "id": project_id,
+        "description": None,
+        "name": name.replace("-", " ").title(),
+        "name_with_namespace": f"{namespace.replace('/', ' / ')} / {name}",
+        "path": name,
+        "path_with_namespace": path_with_namespace,
+        "created_at": "2013-09-30T13:46:02Z",
+        "default_branch": "main",
+        "tag_list": [],
+        "topics": [],
+        "ssh_url_to_repo": f"git@gitlab.example.com:{path_with_namespace}.git",
+        "http_url_to_repo": f"{web}.git",
+        "web_url": web,
+        "readme_url": f"{web}/blob/main/README.md",
+        "forks_count": 0,
+        "star_count": 0,
+        "last_activity_at": "2013-09-30T13:46:02Z",
+        "namespace": {
+            "id": 3,
+            "name": namespace.rsplit("/", 1)[-1],
+            "path": namespace.rsplit("/", 1)[-1],
+            "kind": "group",
+            "full_path": namespace,
+        },
+        "visibility": visibility,
+        "archived": False,
+        "issues_enabled": True,
+        "merge_requests_enabled": True,
+        "jobs_enabled": True,
+        "wiki_enabled": True,
+        "open_issues_count": 1,
+        "permissions": {"project_access": {"access_level": 20, "notification_level": 3}, "group_access": None},
+    }
 
 
 @dataclass

@@ -2,9 +2,12 @@
 
 It serves issues through Cloud ``/rest/api/3/search/jql`` (``nextPageToken`` pages) and Server
 ``/rest/api/2/search`` (``startAt`` pages), changelogs through ``/rest/api/{v}/issue/{key}/changelog`` (Cloud:
-``values`` + ``isLast``; v2: ``histories``), ``/status``, ``/myself`` and ``/issue/{key}``. It filters the search
-by the JQL's ``updated >= "yyyy-MM-dd HH:mm"`` clause (read in ``tz``, like Jira reads it in the user's zone),
-can truncate inline changelogs, can answer scripted failures first, and logs every request.
+``values`` + ``isLast``; v2: ``histories``), ``/status``, ``/myself``, ``/serverInfo`` and ``/issue/{key}``
+(``/myself`` and ``/serverInfo`` shaped like the examples of the Cloud or the Server/Data Center REST docs, after
+``deployment``). It filters the search by the JQL's ``updated >= "yyyy-MM-dd HH:mm"`` clause (read in ``tz``,
+like Jira reads it in the user's zone), refuses a JQL with unbalanced parentheses or naming a project outside
+``projects`` with a 400 and Jira's ``errorMessages``, can truncate inline changelogs, can answer scripted failures
+first, and logs every request.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class FakeJira:
     truncate: dict[str, int] = field(default_factory=dict)  # key → histories left inline
     tz: str = "UTC"
     authorization: str | None = None  # expected header; None: anything goes
+    deployment: str = "Cloud"  # serverInfo's deploymentType: "Cloud", "Server" or "DataCenter"
+    projects: tuple[str, ...] | None = None  # project keys a JQL may name; None: any
     failures: deque[tuple[int, dict[str, str], Any]] = field(default_factory=deque)
     requests: list[Request] = field(default_factory=list)
     base_url: str = ""
@@ -128,6 +133,8 @@ class FakeJira:
         if not m:
             return self._send(h, 404, {"errorMessages": ["no such resource"]})
         version, rest = m.groups()
+        if rest in ("search/jql", "search") and (errors := self._jql_errors(params.get("jql", ""))):
+            return self._send(h, 400, {"errorMessages": errors, "warningMessages": []})
         if rest == "search/jql" and version == "3":
             return self._send(h, 200, self._search_cloud(params))
         if rest == "search" and version == "2":
@@ -135,7 +142,9 @@ class FakeJira:
         if rest == "status":
             return self._send(h, 200, self.statuses)
         if rest == "myself":
-            return self._send(h, 200, {"accountId": "x", "displayName": "okrflow bot", "timeZone": self.tz})
+            return self._send(h, 200, self._myself(version))
+        if rest == "serverInfo":
+            return self._send(h, 200, self._server_info())
         cm = re.fullmatch(r"issue/([^/]+)/changelog", rest)
         if cm:
             return self._changelog(h, version, cm.group(1), params)
@@ -160,6 +169,75 @@ class FakeJira:
         h.wfile.write(data)
 
     # ------------------------------------------------------------------ endpoints
+
+    def _myself(self, version: str) -> dict[str, Any]:
+        """The current user, as in the REST docs' examples (Cloud: an account id; Server: a user name and key)."""
+        base = f"{self.base_url}/rest/api/{version}"
+        avatars = {size: f"{self.base_url}/secure/useravatar?size={size}" for size in ("48x48", "24x24", "16x16")}
+        if self.deployment == "Cloud":
+            return {
+                "self": f"{base}/user?accountId=5b10a2844c20165700ede21g",
+                "accountId": "5b10a2844c20165700ede21g",
+                "accountType": "atlassian",
+                "emailAddress": "bot@acme.test",
+                "avatarUrls": avatars,
+                "displayName": "okrflow bot",
+                "active": True,
+                "timeZone": self.tz,
+                "locale": "en_US",
+                "groups": {"size": 3, "items": []},
+                "applicationRoles": {"size": 1, "items": []},
+                "expand": "groups,applicationRoles",
+            }
+        return {
+            "self": f"{base}/user?username=okrflow-bot",
+            "key": "JIRAUSER10100",
+            "name": "okrflow-bot",
+            "emailAddress": "bot@acme.test",
+            "avatarUrls": avatars,
+            "displayName": "okrflow bot",
+            "active": True,
+            "deleted": False,
+            "timeZone": self.tz,
+            "locale": "en_US",
+            "groups": {"size": 1, "items": []},
+            "applicationRoles": {"size": 1, "items": []},
+            "expand": "groups,applicationRoles",
+        }
+
+    def _server_info(self) -> dict[str, Any]:
+        cloud = self.deployment == "Cloud"
+        version = "1001.0.0-SNAPSHOT" if cloud else "9.12.15"
+        return {
+            "baseUrl": self.base_url,
+            "version": version,
+            "versionNumbers": [int(n) for n in version.split("-")[0].split(".")],
+            "deploymentType": self.deployment,
+            "buildNumber": 100280 if cloud else 9120015,
+            "buildDate": "2025-05-12T00:00:00.000+0000",
+            "serverTime": "2025-05-13T09:30:00.000+0000",
+            "scmInfo": "3a3b2fd5ed6c5c7d4b1e8e7a0b0c9f1e2d3c4b5a",
+            "serverTitle": "Jira",
+        }
+
+    def _jql_errors(self, jql: str) -> list[str]:
+        """Jira's answers to two common JQL mistakes: unbalanced parentheses and an unknown project."""
+        depth = 0
+        for ch in re.sub(r'"(?:[^"\\]|\\.)*"', '""', jql):  # not inside quoted text
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth < 0:
+                return ["Error in the JQL Query: Expecting either a value, list or function but got ''. (line 1)"]
+        if depth:
+            return ["Error in the JQL Query: Expecting ')' but reached the end of the query. (line 1)"]
+        if self.projects is None:
+            return []
+        errors = []
+        for m in re.finditer(r"\bproject\s*(?:=\s*\"?([\w-]+)\"?|in\s*\(([^)]*)\))", jql, re.IGNORECASE):
+            names = [m.group(1)] if m.group(1) else [n.strip(' "') for n in m.group(2).split(",")]
+            errors += [
+                f"The value '{n}' does not exist for the field 'project'." for n in names if n not in self.projects
+            ]
+        return errors
 
     def _matching(self, jql: str) -> list[dict[str, Any]]:
         issues = list(self.issues)

@@ -249,6 +249,7 @@ def test_openapi_document_lists_every_path(db) -> None:
         "/sources/{source_id}": {"get", "patch"},
         "/sources/{source_id}/mapping": {"get"},
         "/sources/{source_id}/sync": {"post"},
+        "/sources/{source_id}/test": {"post"},
         "/sources/{source_id}/runs": {"get"},
         "/runs/{run_id}": {"get"},
         "/sources/{source_id}/import": {"post"},

@@ -1,10 +1,11 @@
 """The access policy of the work, traceability, flow and DORA endpoints, in the table style of
 tests/test_api_rbac.py (columns: anon, view, c_tm, c_ws, admn, supr, othr).
 
-Sources are configured by admins; syncs and imports need the contributor role for the whole workspace; a team
-contributor links its team's work; every read is open to members. ``{source_a}`` is a ``files`` source: a sync
-of it is refused with 422 (files are imported, not synced) — after the permission check; an import sent as
-``text/csv`` instead of multipart is a 422 — after the permission check too.
+Sources are configured by admins; syncs, connection tests and imports need the contributor role for the whole
+workspace; a team contributor links its team's work; every read is open to members. ``{source_a}`` is a
+``files`` source: a sync or a connection test of it is refused with 422 (files are imported, there is nothing to
+connect to) — after the permission check; an import sent as ``text/csv`` instead of multipart is a 422 — after the
+permission check too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ WORK_MATRIX: list[tuple[str, str, tuple[int, ...], dict[str, Any] | str | None]]
     ("PATCH",  "/sources/{source_a}",                               ADMIN_CHANGE, {"settings": {"n": "{i}"}}),
     ("GET",    "/sources/{source_a}/mapping",                       READ,         None),
     ("POST",   "/sources/{source_a}/sync",                          WS_REFUSED,   None),
+    ("POST",   "/sources/{source_a}/test",                          WS_REFUSED,   None),
     ("GET",    "/sources/{source_a}/runs",                          READ,         None),
     ("GET",    "/runs/{run_a}",                                     READ,         None),
     ("POST",   "/sources/{source_a}/import",                        WS_REFUSED,   "external_id,type\n"),

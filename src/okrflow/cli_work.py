@@ -278,6 +278,50 @@ def source_show(
         out.print("no runs yet")
 
 
+@source_app.command("test")
+def source_test(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of a jira, github or gitlab source.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Test the connection of a source with its connector: who the credentials are, the repository or project,
+    the JQL (one issue). Writes nothing. Exit 0 when it works, 1 when it does not (the reason is printed)."""
+    from okrflow.services import sources
+
+    actor = _actor()
+    db = _state(ctx).db()
+    with db.read() as s:
+        _ws, src = _source(s, actor, workspace, name)
+        source_id, label = src.id, src.name
+    check = sources.test_connection(db, actor, source_id)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "source": label,
+                    "ok": check.ok,
+                    "kind": check.kind,
+                    "message": check.message,
+                    "details": check.details,
+                    "duration_ms": check.duration_ms,
+                },
+                indent=2,
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+        out.print(f"{mark} {escape(label)} ({check.kind}): {escape(check.message)} [dim]{check.duration_ms} ms[/dim]")
+        width = max((len(k) for k in check.details), default=0)
+        for key, value in check.details.items():
+            text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+            out.print(f"  {escape(key.replace('_', ' ')):<{width}}  {escape(text)}")
+    if not check.ok:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------ runs
 
 

@@ -147,6 +147,19 @@ class SyncSummaryRead(BaseModel):
     published: PublishedRead | None = None
 
 
+class ConnectionCheckRead(BaseModel):
+    """A connection test of a jira, github or gitlab source: a failed check is ``ok: false`` with the reason."""
+
+    ok: bool = Field(description="Reached, the credentials accepted, the repository/project/JQL read.")
+    kind: str
+    message: str = Field(description="One readable line: what was reached, or what went wrong and what to check.")
+    details: dict[str, Any] = Field(
+        description="What the check learnt: user, server version and deployment type, repository or project, "
+        "rate limit left … (never a credential)."
+    )
+    duration_ms: int
+
+
 # ------------------------------------------------------------------ work items
 
 

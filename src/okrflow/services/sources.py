@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
@@ -38,6 +40,12 @@ from okrflow.domain.work import (
 from okrflow.services import records
 from okrflow.services.tenancy import _check_team_in_ws, get_workspace
 from okrflow.store.models_work import Source, StatusChange, WorkItem
+
+if TYPE_CHECKING:
+    import httpx
+
+    from okrflow.services.source_check import ConnectionCheck
+    from okrflow.store.db import Database
 
 KINDS = ("jira", "github", "gitlab", "files")
 SECRET_ENV = "OKRFLOW_SECRET_KEY"  # noqa: S105 - the name of the variable, not a secret
@@ -274,3 +282,49 @@ def mapping_report(session: Session, actor: Actor, source_id: int) -> MappingRep
     ).all()
     names = set(categories) | {n for pair in history for n in pair if n}
     return check_mapping(mapping_for(src), types, [(n, categories.get(n)) for n in names])
+
+
+# ------------------------------------------------------------------ settings
+
+CONNECTOR_KEPT_SETTINGS = ("etag_cache",)  # written by the connectors themselves (GitHub/GitLab ETags), not by people
+
+
+def check_settings(kind: str, settings: dict[str, Any]) -> None:
+    """Refuse settings the connector of ``kind`` could not sync with (a ``ConfigurationError``, 422, naming the
+    setting): Jira's ``api``, page size and field ids; a GitHub ``repository`` as owner/name; a GitLab
+    ``project``. The web's source forms check with it before saving; a files source takes its own CSV options."""
+    if kind == "jira":
+        from okrflow.connectors.jira.connector import JiraSettings
+
+        JiraSettings.from_settings(settings)
+    elif kind == "github":
+        from okrflow.connectors import github
+
+        github.settings_from(settings)
+    elif kind == "gitlab":
+        from okrflow.connectors import gitlab
+
+        gitlab.settings_from(settings)
+
+
+# ------------------------------------------------------------------ test connection
+
+
+def test_connection(
+    db: Database,
+    actor: Actor,
+    source_id: int,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConnectionCheck:
+    """Test the connection of a jira, github or gitlab source with its connector's own client: who the
+    credentials are, the repository/project, the JQL (see :mod:`okrflow.services.source_check`). Same role as a
+    sync; a failed check is a result with ``ok=False``, not an exception; a files source is an
+    :class:`InvalidInputError`."""
+    from okrflow.services import source_check
+
+    return source_check.test_connection(db, actor, source_id, transport=transport, sleep=sleep)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when a test module imports it

@@ -349,13 +349,23 @@ def install(app: FastAPI) -> None:
 
 
 def _add_routes(app: FastAPI) -> None:
-    from okrflow.web import flow_routes, learning_routes, okr_routes, pilot_routes, work_routes
+    from okrflow.web import (
+        flow_routes,
+        learning_routes,
+        mapping_routes,
+        okr_routes,
+        pilot_routes,
+        source_edit_routes,
+        work_routes,
+    )
 
     okr_routes.install(app)
     work_routes.install(app)
     flow_routes.install(app)
     learning_routes.install(app)
     pilot_routes.install(app)
+    mapping_routes.install(app)
+    source_edit_routes.install(app)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:

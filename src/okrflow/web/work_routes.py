@@ -1,7 +1,7 @@
 """Web pages of the work slice: work items (filterable, paged) and one work item (hierarchy, history timeline,
-the key results it serves, link/unlink), sources with their sync runs ("Sync now", file upload), and
-traceability (the Objective × KR × KPI × work item matrix, its CSV, "link from labels", and the unaligned-work
-share per team: work that serves no objective).
+the key results it serves, link/unlink), sources with their sync runs ("Sync now", "Test connection", file
+upload), and traceability (the Objective × KR × KPI × work item matrix, its CSV, "link from labels", and the
+unaligned-work share per team: work that serves no objective).
 
 Everything goes through the services (``work``, ``sources``, ``imports``, ``sync``, ``file_import``,
 ``traceability``); no inline script or style (strict CSP), bars are ``<progress>`` elements styled in CSS.
@@ -28,6 +28,7 @@ from okrflow.domain.access import Permission
 from okrflow.domain.errors import NotFoundError, OkrflowError, PermissionDeniedError
 from okrflow.domain.work import FlowItemType, Level, Step
 from okrflow.services import file_import, imports, okr, sources, sync, tenancy, traceability, work
+from okrflow.services.source_check import ConnectionCheck
 from okrflow.store.models import Workspace
 from okrflow.store.models_okr import KeyResult, Objective, Period
 from okrflow.store.models_work import Source, SyncRun, WorkItem
@@ -241,7 +242,9 @@ def _settings_text(src: Source) -> list[tuple[str, str]]:
     """The non-secret settings worth showing (JQL, repository, project …), as short strings."""
     out = []
     for key, value in sorted((src.settings or {}).items()):
-        if any(word in key.lower() for word in ("token", "secret", "password", "credential")):
+        if key in sources.CONNECTOR_KEPT_SETTINGS or any(
+            word in key.lower() for word in ("token", "secret", "password", "credential")
+        ):
             continue
         text = value if isinstance(value, str) else str(value)
         out.append((key, text if len(text) <= 120 else text[:117] + "…"))
@@ -251,7 +254,12 @@ def _settings_text(src: Source) -> list[tuple[str, str]]:
 def _sources_data(session: Session, ctx: Ctx, ws: Workspace) -> dict[str, Any]:
     teams = {t.id: t.name for t in tenancy.list_teams(session, ctx.actor, ws.id)}
     rows = [_source_row(session, ctx, src, teams) for src in sources.list_sources(session, ctx.actor, ws.id)]
-    return {"rows": rows, "can_sync": ctx.is_admin, "can_upload": _can_write_ws(ctx, ws)}
+    data = {"rows": rows, "can_sync": ctx.is_admin, "can_upload": _can_write_ws(ctx, ws)}
+    if ctx.is_admin:  # the add and configure forms
+        from okrflow.web.source_edit_routes import form_context
+
+        data |= form_context(session, ctx, ws) | {"can_configure": True}
+    return data
 
 
 # ------------------------------------------------------------------ /trace
@@ -539,6 +547,41 @@ def install(app: FastAPI) -> None:
         if not _is_htmx(request):
             return RedirectResponse("/sources", status_code=303)
         return _source_response(request, ctx, ws, source_id, outcome)
+
+    @app.post("/sources/{source_id}/test", response_class=HTMLResponse, include_in_schema=False)
+    def source_test(
+        request: Request,
+        source_id: int,
+        csrf_token: Annotated[str, Form()] = "",
+        x_csrf_token: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """The "Test connection" button: HTMX swaps in the result (green or red, with the reason); a plain POST
+        goes back to /sources. A failed check is a result (200), not an error; a files source is a 422."""
+        ctx = current(request)
+        check_csrf(ctx, csrf_token, x_csrf_token)
+        ws = _require_workspace(ctx)
+        db = _db(request)
+        with db.read() as s:
+            kind = _source_in_ws(s, ctx, ws, source_id).kind
+        if not ctx.is_admin:
+            raise PermissionDeniedError("testing a connection from the web needs the admin role")
+        status = 200
+        try:
+            check = sources.test_connection(db, ctx.actor, source_id)
+        except PermissionDeniedError:
+            raise
+        except OkrflowError as exc:  # a files source: nothing to connect to
+            check = ConnectionCheck(ok=False, kind=kind, message=exc.message)
+            status = exc.http_status
+        if status != 200 and not _is_htmx(request):
+            with db.read() as s:
+                data = _sources_data(s, ctx, ws)
+            outcomes = {source_id: {"kind": "test", "connection": check}}
+            return render(request, "sources.html", ctx, status_code=status, nav="sources", outcomes=outcomes, **data)
+        if not _is_htmx(request):
+            return RedirectResponse("/sources", status_code=303)
+        code = 200 if status == 200 else _error_status(request, status)
+        return render(request, "_connection_result.html", ctx, status_code=code, check=check)
 
     @app.post("/sources/{source_id}/upload", response_class=HTMLResponse, include_in_schema=False)
     async def source_upload(

@@ -2,7 +2,8 @@
 
 Credentials are write-only: accepted on POST/PATCH, stored encrypted, never returned (``has_credentials``
 says whether there are some). A sync runs synchronously and answers with its summary; a failed run answers with
-a problem that names the run (``run_id``) and lists its ``errors`` — the run is kept and readable.
+a problem that names the run (``run_id``) and lists its ``errors`` — the run is kept and readable. A connection
+test answers 200 whether the check passed or not (``ok``); it records nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from okrflow.api.deps import (
     set_etag,
 )
 from okrflow.api.schemas_work import (
+    ConnectionCheckRead,
     MappingRead,
     PublishedRead,
     RunRead,
@@ -205,6 +207,21 @@ def sync_source(
             first_day=published.first_day,
             last_day=published.last_day,
         ),
+    )
+
+
+@router.post(
+    "/sources/{source_id}/test",
+    response_model=ConnectionCheckRead,
+    summary="Test the connection of a jira, github or gitlab source (contributor): reaches it with the connector's "
+    "client and reads who the credentials are, the repository/project or the JQL; writes nothing",
+)
+def test_source_connection(source_id: PathId, actor: CurrentActor, db: DB) -> ConnectionCheckRead:
+    """A failed check (401/403, 404, a host that cannot be reached, a JQL Jira refuses …) is a 200 with
+    ``ok: false`` and the reason; a files source, which has nothing to connect to, is a 422 problem."""
+    check = sources.test_connection(db, actor, source_id)
+    return ConnectionCheckRead(
+        ok=check.ok, kind=check.kind, message=check.message, details=check.details, duration_ms=check.duration_ms
     )
 
 

@@ -37,6 +37,7 @@ class GitHubClient(RestClient):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 6,
+        timeout: float = 30.0,
     ) -> None:
         headers = {
             "Accept": "application/vnd.github+json",
@@ -55,4 +56,5 @@ class GitHubClient(RestClient):
             sleep=sleep,
             clock=clock,
             max_attempts=max_attempts,
+            timeout=timeout,
         )

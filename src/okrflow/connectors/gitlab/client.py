@@ -47,6 +47,7 @@ class GitLabClient(RestClient):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 6,
+        timeout: float = 30.0,
     ) -> None:
         base = (base_url or DEFAULT_URL).rstrip("/")
         if not base.endswith("/api/v4"):
@@ -62,6 +63,7 @@ class GitLabClient(RestClient):
             sleep=sleep,
             clock=clock,
             max_attempts=max_attempts,
+            timeout=timeout,
             remaining_header="ratelimit-remaining",
             reset_header="ratelimit-reset",
         )
