@@ -556,7 +556,8 @@ def install(app: FastAPI) -> None:
         x_csrf_token: Annotated[str | None, Header()] = None,
     ) -> Response:
         """The "Test connection" button: HTMX swaps in the result (green or red, with the reason); a plain POST
-        goes back to /sources. A failed check is a result (200), not an error; a files source is a 422."""
+        gets the whole page with the result on the source's card. A failed check is a result (200), not an error;
+        a files source is a 422."""
         ctx = current(request)
         check_csrf(ctx, csrf_token, x_csrf_token)
         ws = _require_workspace(ctx)
@@ -573,13 +574,11 @@ def install(app: FastAPI) -> None:
         except OkrflowError as exc:  # a files source: nothing to connect to
             check = ConnectionCheck(ok=False, kind=kind, message=exc.message)
             status = exc.http_status
-        if status != 200 and not _is_htmx(request):
+        if not _is_htmx(request):  # the whole page, the result on the source's card
             with db.read() as s:
                 data = _sources_data(s, ctx, ws)
             outcomes = {source_id: {"kind": "test", "connection": check}}
             return render(request, "sources.html", ctx, status_code=status, nav="sources", outcomes=outcomes, **data)
-        if not _is_htmx(request):
-            return RedirectResponse("/sources", status_code=303)
         code = 200 if status == 200 else _error_status(request, status)
         return render(request, "_connection_result.html", ctx, status_code=code, check=check)
 
