@@ -612,6 +612,7 @@ def test_home_lists_what_needs_a_decision_or_a_review(db: Database, viewer: Test
 
     quiet = attention()
     assert 'data-testid="attention-count">0<' in quiet and "Nothing waits" in quiet
+    assert 'data-testid="awaiting-decision"' not in viewer.get("/pilots").text
     today = datetime.now(UTC).date()
     with db.write() as s:
         pilots.evaluate(s, SYSTEM_ACTOR, world.running_id, datetime.now(UTC))  # the rules recommend scale
@@ -637,6 +638,8 @@ def test_home_lists_what_needs_a_decision_or_a_review(db: Database, viewer: Test
     )
     card = attention()
     assert 'data-testid="attention-count">3<' in card
+    listed = viewer.get("/pilots").text  # the list says so too, with the reason as its title
+    assert listed.count('data-testid="awaiting-decision"') == 1 and 'title="the exit rules recommend scale"' in listed
     assert 'href="/pilots/P-1"' in card and "recommends" in card and ">scale<" in card
     assert "1 decision due for review" in _text(card) and "Keep the old flow for B2B" in card
     assert "1 action item overdue" in _text(card) and "Page the on-call on SLO burn" in card and "3 days late" in card

@@ -646,6 +646,7 @@ def _pilot_rows(session: Session, ctx: Ctx, ws: Workspace, status: str | None) -
     today = _now().date()
     people = {p.id: p.name for p in tenancy.list_people(session, ctx.actor, ws.id)}
     teams = {t.id: t.name for t in tenancy.list_teams(session, ctx.actor, ws.id)}
+    waiting = {w.pilot.id: w.reason for w in pilots.awaiting_decision(session, ctx.actor, ws.id, today)}
     rows = []
     for p in pilots.list_pilots(session, ctx.actor, ws.id, status=status):
         spec = pilots.spec_of(session, p)
@@ -665,6 +666,7 @@ def _pilot_rows(session: Session, ctx: Ctx, ws: Workspace, status: str | None) -
                 "expected": expected_text(h),
                 "effect_kind": h.effect_kind.value,
                 "latest": latest,
+                "awaiting_decision": waiting.get(p.id),
             }
         )
     return rows
