@@ -313,7 +313,7 @@ def source_test(
         )
     else:
         mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
-        out.print(f"{mark} {escape(label)} ({check.kind}): {escape(check.message)} [dim]{check.duration_ms} ms[/dim]")
+        out.print(f"{mark} {escape(label)} ({check.kind}): {escape(check.message)} [dim]({check.duration_ms} ms)[/dim]")
         width = max((len(k) for k in check.details), default=0)
         for key, value in check.details.items():
             text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
