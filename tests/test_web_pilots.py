@@ -533,6 +533,8 @@ def test_decision_log_filters_as_htmx_fragments(db: Database, admin: TestClient,
     html = admin.get("/decisions").text
     assert "review due today" in _text(html) and "review overdue since" in _text(html)
     assert html.count("is-review-due") == 2
+    assert total("due=1") == 2  # only those whose review date has come
+    assert 'name="due" value="1" checked' in admin.get("/decisions?due=1").text
     frag = admin.get("/decisions?action=scale&q=&by=", headers={**HX, "HX-Target": "decision-results"})
     assert frag.status_code == 200 and "<html" not in frag.text and 'id="decision-results"' in frag.text
     assert frag.headers["HX-Push-Url"] == "/decisions?action=scale"
@@ -641,6 +643,7 @@ def test_home_lists_what_needs_a_decision_or_a_review(db: Database, viewer: Test
     listed = viewer.get("/pilots").text  # the list says so too, with the reason as its title
     assert listed.count('data-testid="awaiting-decision"') == 1 and 'title="the exit rules recommend scale"' in listed
     assert 'href="/pilots/P-1"' in card and "recommends" in card and ">scale<" in card
-    assert "1 decision due for review" in _text(card) and "Keep the old flow for B2B" in card
+    assert "1 decision due for review" in _text(card) and 'href="/decisions?due=1"' in card
+    assert "Keep the old flow for B2B" in card
     assert "1 action item overdue" in _text(card) and "Page the on-call on SLO burn" in card and "3 days late" in card
     assert "outcome review" not in card  # nothing delivered is due

@@ -920,6 +920,7 @@ class DecisionQuery:
     until: str = ""
     q: str = ""
     current: str = ""
+    due: str = ""
 
     def params(self) -> str:
         values = {
@@ -930,12 +931,18 @@ class DecisionQuery:
             "until": self.until,
             "q": self.q,
             "current": "1" if self.current_only else "",
+            "due": "1" if self.due_only else "",
         }
         return urlencode({k: v for k, v in values.items() if v})
 
     @property
     def current_only(self) -> bool:
         return self.current in ("1", "on", "true")
+
+    @property
+    def due_only(self) -> bool:
+        """Only the current decisions whose review date has come (``decisions_due_for_review``)."""
+        return self.due in ("1", "on", "true")
 
     @property
     def active(self) -> bool:
@@ -972,6 +979,9 @@ def _decisions_data(session: Session, ctx: Ctx, ws: Workspace, query: DecisionQu
         current_only=query.current_only,
         action=query.action or None,
     )
+    if query.due_only:
+        due_ids = {d.id for d in decisions.decisions_due_for_review(session, ctx.actor, ws.id, today)}
+        rows = [d for d in rows if d.id in due_ids]
     successors = dict(
         session.execute(
             select(Decision.supersedes_id, Decision.id).where(
@@ -1523,11 +1533,12 @@ def install(app: FastAPI) -> None:
         until: str = "",
         q: str = "",
         current: str = "",
+        due: str = "",
     ) -> Response:
         ctx = _current(request)
         ws = _require_workspace(ctx)
         query = DecisionQuery(
-            pilot.strip(), action.strip(), by.strip(), since.strip(), until.strip(), q.strip(), current
+            pilot.strip(), action.strip(), by.strip(), since.strip(), until.strip(), q.strip(), current, due
         )
         with _db(request).read() as s:
             data = _decisions_data(s, ctx, ws, query)
