@@ -31,7 +31,6 @@ from okrflow.web.pilot_routes import (
     fmt_effect,
     fmt_p,
     hypothesis_sentence,
-    timebox_status,
 )
 from tests.test_web_ui import HX, _assert_no_inline, _csrf, _login
 
@@ -214,13 +213,13 @@ def test_formatting_helpers() -> None:
     )
     assert hypothesis_sentence(h) == "Cut step drop off by 15% in four weeks"
     tb = h.timebox
-    assert timebox_status(tb, date(2026, 3, 1)) == ("starts in 1 day", "future")
-    assert timebox_status(tb, date(2026, 3, 19)) == ("11 days left", "on")  # counting today, as the CLI
-    assert timebox_status(tb, date(2026, 3, 29)) == ("last day", "soon")
-    assert timebox_status(tb, date(2026, 4, 2)) == ("ended 4 days ago", "over")
-    assert timebox_status(tb, date(2026, 3, 28)) == ("2 days left", "soon")
-    assert timebox_status(tb.extended(7), date(2026, 4, 2)) == ("4 days left", "soon")
-    assert timebox_status(tb, date(2026, 3, 5), started=False) == ("planned start passed 3 days ago", "soon")
+    assert tb.status(date(2026, 3, 1)) == ("starts in 1 day", "future")
+    assert tb.status(date(2026, 3, 19)) == ("11 days left", "on")  # counting today, as the CLI
+    assert tb.status(date(2026, 3, 29)) == ("last day", "soon")
+    assert tb.status(date(2026, 4, 2)) == ("ended 4 days ago", "over")
+    assert tb.status(date(2026, 3, 28)) == ("2 days left", "soon")
+    assert tb.extended(7).status(date(2026, 4, 2)) == ("4 days left", "soon")
+    assert tb.status(date(2026, 3, 5), started=False) == ("planned start passed 3 days ago", "soon")
     assert _parse_effect("15%") == pytest.approx(0.15) and _parse_effect("0,02") == 0.02 and _parse_effect("x") is None
     assert _parse_split("50/50") == {"control": 50.0, "treatment": 50.0}
     assert _parse_split("34/33/33") == {"control": 34.0, "treatment_1": 33.0, "treatment_2": 33.0}

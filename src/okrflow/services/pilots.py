@@ -1245,6 +1245,16 @@ def latest_evaluation(session: Session, actor: Actor, pilot_id: int) -> PilotEva
     )
 
 
+def effective_end(pilot: Pilot) -> date | None:
+    """The pilot's last day with the extensions granted so far (``hypothesis.extended_days``); ``None`` without an
+    end or past the calendar."""
+    extended = (pilot.hypothesis or {}).get("extended_days") or 0
+    try:
+        return pilot.timebox_end + timedelta(days=int(extended)) if pilot.timebox_end else None
+    except OverflowError:
+        return None
+
+
 @dataclass(frozen=True)
 class AwaitingDecision:
     """A running pilot that waits for a person to decide: its exit rules recommend something other than
@@ -1275,11 +1285,7 @@ def awaiting_decision(
     out: list[AwaitingDecision] = []
     for p in running:
         ev = latest.get(p.id)
-        end = (
-            p.timebox_end + timedelta(days=int((p.hypothesis or {}).get("extended_days") or 0))
-            if p.timebox_end
-            else None
-        )
+        end = effective_end(p)
         if ev is not None and ev.action != dp.Action.CONTINUE.value:
             reason = f"the exit rules recommend {ev.action}"
         elif end is not None and today > end:

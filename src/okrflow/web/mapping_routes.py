@@ -25,6 +25,7 @@ from okrflow.store.models import Workspace
 from okrflow.store.models_work import Source
 from okrflow.web import forms
 from okrflow.web.routes import Ctx, _db, _error_status, _is_htmx, _require_workspace, current, render
+from okrflow.web.work_routes import source_in_ws
 
 LEVEL_CHOICES = [lv.value for lv in Level] + ["none"]
 FLOW_TYPE_CHOICES = [t.value for t in FlowItemType]
@@ -159,13 +160,6 @@ def _done_message(kind: str, name: str, rule: dict[str, Any], m: SourceMappings 
     return f"Status “{name}” → {rule['step']} · {rule['stage']} · {time}{counts}."
 
 
-def _source_in_ws(s: Session, ctx: Ctx, ws: Workspace, source_id: int) -> Source:
-    src = sources.get_source(s, ctx.actor, source_id)
-    if src.workspace_id != ws.id:
-        raise NotFoundError(f"source {source_id} is not in workspace {ws.name}; switch workspace first")
-    return src
-
-
 def install(app: FastAPI) -> None:
     @app.get("/mappings", response_class=HTMLResponse, include_in_schema=False)
     def mappings_page(request: Request) -> Response:
@@ -192,7 +186,7 @@ def install(app: FastAPI) -> None:
     ) -> Response:
         ctx, ws, db = forms.begin(request, csrf_token, x_csrf_token)
         with db.read() as s:
-            _source_in_ws(s, ctx, ws, source_id)
+            source_in_ws(s, ctx, ws, source_id)
         if not ctx.is_admin:
             raise PermissionDeniedError("mapping a type or status needs the admin role")
         section, name, rule, errors = parse_rule(kind, name, level, flow_type, step, stage, time)

@@ -201,11 +201,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def timebox_status(timebox: dp.Timebox, today: date, *, started: bool = True) -> tuple[str, str]:
-    """(text, tone) of a timebox relative to today: :meth:`okrflow.domain.pilots.Timebox.status`."""
-    return timebox.status(today, started=started)
-
-
 def _duration(days: int) -> str:
     if days % 7 == 0:
         weeks = days // 7
@@ -652,7 +647,7 @@ def _pilot_rows(session: Session, ctx: Ctx, ws: Workspace, status: str | None) -
         spec = pilots.spec_of(session, p)
         h = spec.record.hypothesis
         latest = pilots.latest_evaluation(session, ctx.actor, p.id)
-        text, tone = timebox_status(h.timebox, today, started=p.status != "draft")
+        text, tone = h.timebox.status(today, started=p.status != "draft")
         rows.append(
             {
                 "pilot": p,
@@ -805,7 +800,7 @@ def _pilot_page_data(session: Session, ctx: Ctx, ws: Workspace, pilot: Pilot) ->
             current_stage = i
         stages.append(s)
     guardrail_views = {v["metric"]: v for v in views if v["role"] == "guardrail"}
-    text, tone = timebox_status(h.timebox, today, started=pilot.status != "draft")
+    text, tone = h.timebox.status(today, started=pilot.status != "draft")
     transitions = [
         (target, *LIFECYCLE[(pilot.status, target)])
         for target in STATUSES
@@ -1645,5 +1640,4 @@ __all__ = [
     "install",
     "metric_view",
     "readout_views",
-    "timebox_status",
 ]

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from okrflow.domain.errors import ConfigurationError, NotFoundError, PermissionDeniedError, StaleVersionError
+from okrflow.domain.errors import ConfigurationError, PermissionDeniedError, StaleVersionError
 from okrflow.services import sources, tenancy
 from okrflow.store.models import Workspace
 from okrflow.store.models_work import Source
@@ -102,27 +102,12 @@ def form_context(session: Session, ctx: Ctx, ws: Workspace) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    from okrflow.web.work_routes import _sources_data
+    from okrflow.web.work_routes import _sources_data, source_in_ws, source_response
 
     def _page(request: Request, ctx: Ctx, ws: Workspace, status: int, **extra: Any) -> HTMLResponse:
         with _db(request).read() as s:
             data = _sources_data(s, ctx, ws)
         return render(request, "sources.html", ctx, status_code=status, nav="sources", outcomes={}, **data, **extra)
-
-    def _card(
-        request: Request, ctx: Ctx, ws: Workspace, source_id: int, outcome: dict[str, Any], status: int
-    ) -> Response:
-        """The source's card (HTMX) or the whole page with the card's outcome."""
-        with _db(request).read() as s:
-            data = _sources_data(s, ctx, ws)
-        if _is_htmx(request):
-            row = next((r for r in data["rows"] if r["source"].id == source_id), None)
-            if row is None:
-                raise NotFoundError(f"source {source_id} does not exist")
-            return render(request, "_source_card.html", ctx, status_code=status, row=row, outcome=outcome, **data)
-        return render(
-            request, "sources.html", ctx, status_code=status, nav="sources", outcomes={source_id: outcome}, **data
-        )
 
     @app.post("/sources", response_class=HTMLResponse, include_in_schema=False)
     def source_create(
@@ -197,10 +182,7 @@ def install(app: FastAPI) -> None:
         post = forms.begin(request, csrf_token, x_csrf_token)
         ctx, ws, db = post
         with db.read() as s:
-            src = sources.get_source(s, ctx.actor, source_id)
-            if src.workspace_id != ws.id:
-                raise NotFoundError(f"source {source_id} is not in workspace {ws.name}; switch workspace first")
-            kind = src.kind
+            kind = source_in_ws(s, ctx, ws, source_id).kind
             if not ctx.is_admin:
                 raise PermissionDeniedError("changing a source of work needs the admin role")
         saving = forms.Saving({})
@@ -236,4 +218,4 @@ def install(app: FastAPI) -> None:
         status = saving.status(request)
         if not saving.failed and not _is_htmx(request):
             return RedirectResponse(f"/sources#source-{source_id}", status_code=303)
-        return _card(request, ctx, ws, source_id, outcome, status)
+        return source_response(request, ctx, ws, source_id, outcome, status)

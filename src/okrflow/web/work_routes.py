@@ -262,6 +262,33 @@ def _sources_data(session: Session, ctx: Ctx, ws: Workspace) -> dict[str, Any]:
     return data
 
 
+def source_in_ws(s: Session, ctx: Ctx, ws: Workspace, source_id: int) -> Source:
+    """The source, if it belongs to the workspace in view (else 404)."""
+    src = sources.get_source(s, ctx.actor, source_id)
+    if src.workspace_id != ws.id:
+        raise NotFoundError(f"source {source_id} is not in workspace {ws.name}; switch workspace first")
+    return src
+
+
+def source_response(
+    request: Request, ctx: Ctx, ws: Workspace, source_id: int, outcome: dict[str, Any], status: int | None = None
+) -> Response:
+    """A source's card with the outcome of an action on it (HTMX), or the whole /sources page with it. The status
+    is ``status``, else 200, or the outcome's own (422) when it has an ``error``."""
+    if status is None:
+        status = _error_status(request, int(outcome.get("status", 422))) if outcome.get("error") else 200
+    with _db(request).read() as s:
+        data = _sources_data(s, ctx, ws)
+    if _is_htmx(request):
+        row = next((r for r in data["rows"] if r["source"].id == source_id), None)
+        if row is None:
+            raise NotFoundError(f"source {source_id} does not exist")
+        return render(request, "_source_card.html", ctx, status_code=status, row=row, outcome=outcome, **data)
+    return render(
+        request, "sources.html", ctx, status_code=status, nav="sources", outcomes={source_id: outcome}, **data
+    )
+
+
 # ------------------------------------------------------------------ /trace
 
 
@@ -485,27 +512,6 @@ def install(app: FastAPI) -> None:
             data = _sources_data(s, ctx, ws)
         return render(request, "sources.html", ctx, nav="sources", outcomes={}, **data)
 
-    def _source_response(
-        request: Request, ctx: Ctx, ws: Workspace, source_id: int, outcome: dict[str, Any]
-    ) -> Response:
-        failed = bool(outcome.get("error"))
-        with _db(request).read() as s:
-            data = _sources_data(s, ctx, ws)
-        outcomes = {source_id: outcome}
-        status = _error_status(request, int(outcome.get("status", 422))) if failed else 200
-        if _is_htmx(request):
-            row = next((r for r in data["rows"] if r["source"].id == source_id), None)
-            if row is None:
-                raise NotFoundError(f"source {source_id} does not exist")
-            return render(request, "_source_card.html", ctx, status_code=status, row=row, outcome=outcome, **data)
-        return render(request, "sources.html", ctx, status_code=status, nav="sources", outcomes=outcomes, **data)
-
-    def _source_in_ws(s: Session, ctx: Ctx, ws: Workspace, source_id: int) -> Source:
-        src = sources.get_source(s, ctx.actor, source_id)
-        if src.workspace_id != ws.id:
-            raise NotFoundError(f"source {source_id} is not in workspace {ws.name}; switch workspace first")
-        return src
-
     @app.post("/sources/{source_id}/sync", response_class=HTMLResponse, include_in_schema=False)
     def source_sync(
         request: Request,
@@ -519,7 +525,7 @@ def install(app: FastAPI) -> None:
         ws = _require_workspace(ctx)
         db = _db(request)
         with db.read() as s:
-            _source_in_ws(s, ctx, ws, source_id)
+            source_in_ws(s, ctx, ws, source_id)
         if not ctx.is_admin:
             raise PermissionDeniedError("running a sync from the web needs the admin role")
         try:
@@ -529,7 +535,7 @@ def install(app: FastAPI) -> None:
         except OkrflowError as exc:
             errors = [str(e) for e in exc.details.get("errors", [])][:50]
             outcome = {"kind": "sync", "error": exc.message, "errors": errors, "status": exc.http_status}
-            return _source_response(request, ctx, ws, source_id, outcome)
+            return source_response(request, ctx, ws, source_id, outcome)
         outcome = {
             "kind": "sync",
             "message": (
@@ -546,7 +552,7 @@ def install(app: FastAPI) -> None:
         }
         if not _is_htmx(request):
             return RedirectResponse("/sources", status_code=303)
-        return _source_response(request, ctx, ws, source_id, outcome)
+        return source_response(request, ctx, ws, source_id, outcome)
 
     @app.post("/sources/{source_id}/test", response_class=HTMLResponse, include_in_schema=False)
     def source_test(
@@ -563,7 +569,7 @@ def install(app: FastAPI) -> None:
         ws = _require_workspace(ctx)
         db = _db(request)
         with db.read() as s:
-            kind = _source_in_ws(s, ctx, ws, source_id).kind
+            kind = source_in_ws(s, ctx, ws, source_id).kind
         if not ctx.is_admin:
             raise PermissionDeniedError("testing a connection from the web needs the admin role")
         status = 200
@@ -575,10 +581,7 @@ def install(app: FastAPI) -> None:
             check = ConnectionCheck(ok=False, kind=kind, message=exc.message)
             status = exc.http_status
         if not _is_htmx(request):  # the whole page, the result on the source's card
-            with db.read() as s:
-                data = _sources_data(s, ctx, ws)
-            outcomes = {source_id: {"kind": "test", "connection": check}}
-            return render(request, "sources.html", ctx, status_code=status, nav="sources", outcomes=outcomes, **data)
+            return source_response(request, ctx, ws, source_id, {"kind": "test", "connection": check}, status)
         code = 200 if status == 200 else _error_status(request, status)
         return render(request, "_connection_result.html", ctx, status_code=code, check=check)
 
@@ -600,7 +603,7 @@ def install(app: FastAPI) -> None:
 
         def check() -> Source:
             with db.read() as s:
-                return _source_in_ws(s, ctx, ws, source_id)
+                return source_in_ws(s, ctx, ws, source_id)
 
         src = await run_in_threadpool(check)
         if not _can_write_ws(ctx, ws):
@@ -615,7 +618,7 @@ def install(app: FastAPI) -> None:
             error = "only .csv and .json files can be imported"
         if error:
             outcome = {"kind": "upload", "error": error, "errors": []}
-            return await run_in_threadpool(_source_response, request, ctx, ws, source_id, outcome)
+            return await run_in_threadpool(source_response, request, ctx, ws, source_id, outcome)
         with tempfile.TemporaryDirectory(prefix="okrflow-upload-") as tmp:
             paths: list[Path] = []
             total = 0
@@ -624,7 +627,7 @@ def install(app: FastAPI) -> None:
                 total += len(data)
                 if total > MAX_UPLOAD_BYTES:
                     outcome = {"kind": "upload", "error": "the files are larger than 20 MB together", "errors": []}
-                    return await run_in_threadpool(_source_response, request, ctx, ws, source_id, outcome)
+                    return await run_in_threadpool(source_response, request, ctx, ws, source_id, outcome)
                 name = _upload_name(f.filename, i)
                 while any(p.name == name for p in paths):
                     name = f"{i}-{name}"
@@ -664,7 +667,7 @@ def install(app: FastAPI) -> None:
             outcome = await run_in_threadpool(run_import)
         if not outcome.get("error") and not _is_htmx(request):
             return RedirectResponse("/sources", status_code=303)
-        return await run_in_threadpool(_source_response, request, ctx, ws, source_id, outcome)
+        return await run_in_threadpool(source_response, request, ctx, ws, source_id, outcome)
 
     # ---------------------------------------------------------------- traceability
 

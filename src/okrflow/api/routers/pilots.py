@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -74,11 +74,7 @@ def _now() -> datetime:
 
 
 def pilot_read(p: Pilot) -> PilotRead:
-    extended = (p.hypothesis or {}).get("extended_days") or 0
-    try:
-        effective = p.timebox_end + timedelta(days=int(extended)) if p.timebox_end else None
-    except OverflowError:
-        effective = None
+    effective = pilots.effective_end(p)
     values = {name: getattr(p, name) for name in PilotRead.model_fields if name != "timebox_effective_end"}
     return PilotRead.model_validate(values | {"timebox_effective_end": effective})
 
