@@ -443,8 +443,11 @@ def build(
                 ],
             ),
         ]
-        weeks = [q_start + timedelta(days=7 * i + 4) for i in range(14)]
-        weeks = [w for w in weeks if w <= now]
+        # Weekly check-ins, the latest two days ago whatever the weekday: only the stale KR below is due (a
+        # check-in is due after a week), on any day the demo is built.
+        latest = now - timedelta(days=2)
+        weeks = [latest - timedelta(days=7 * k) for k in range(13, -1, -1)]
+        weeks = [w for w in weeks if q_start <= w]
         for team_slug, title, commitment, parent_kr, owner, plans in team_plans:
             obj = okr.create_objective(
                 s,
@@ -490,7 +493,7 @@ def build(
                     )
                     counts["checkins"] += 1
         for company_kr, conf in ((kr_buyers, 7), (kr_conv, 6), (kr_cost, 5)):
-            for i, week in enumerate(weeks[::2]):
+            for i, week in enumerate(weeks[(len(weeks) - 1) % 2 :: 2]):  # every other week, up to the latest
                 okr.create_checkin(s, actor, company_kr.id, confidence=conf, note=_note(conf, i), at=week)
                 counts["checkins"] += 1
         headlines.append(
